@@ -1,0 +1,200 @@
+"""CacheManager: generated trajectories on disk, keyed by what produced them."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+__all__ = ["CacheManager", "CacheEntry", "cache_key"]
+
+_SUFFIX = ".h5"
+_META = ".json"
+
+
+def _canonical(value):
+    """Plain-data form of ``value`` for hashing: arrays by their bytes' digest, dicts sorted."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "detach"):  # torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        return {"dtype": str(arr.dtype), "shape": list(arr.shape),
+                "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"Cannot key the cache on a {type(value).__name__}; pass plain data or arrays.")
+
+
+def cache_key(**what) -> str:
+    """A stable hex key for the description ``what`` (model, parameter values, cycle, settings).
+
+    Equal descriptions give equal keys across processes and sessions; arrays count by content.
+    """
+    blob = json.dumps(_canonical(what), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached file: its key, path, size in bytes, creation and last-use times, description."""
+
+    key: str
+    path: Path
+    size: int
+    created: float
+    last_used: float
+    meta: dict
+
+
+class CacheManager:
+    """Stores generated trajectories as HDF5 files under ``root``, one file per key.
+
+    A file is written to a unique temporary name and renamed into place only when complete, and
+    its description (``<key>.json``) is written the same way afterwards: an entry exists only
+    when both are complete, so a crash or a second process never leaves a half-written file that
+    is later read. Cleanup removes the least recently used entries beyond a size budget or an age.
+
+    Args:
+        root: cache directory (created if missing).
+        max_bytes: optional total size budget applied after every :meth:`put`.
+        max_age_s: optional age limit (seconds since last use) applied after every :meth:`put`.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, max_bytes: int | None = None,
+                 max_age_s: float | None = None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+
+    # ------------------------------------------------------------------ paths
+    def path(self, key: str) -> Path:
+        """Where the file of ``key`` lives (whether or not it exists yet)."""
+        if not key or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"Expected a hex cache key from cache_key(...), got {key!r}.")
+        return self.root / f"{key}{_SUFFIX}"
+
+    def _meta_path(self, key: str) -> Path:
+        return self.root / f"{key}{_META}"
+
+    @contextmanager
+    def _lock(self):
+        # One lock file serialises writers and cleanup across processes; readers need none because
+        # files appear only by atomic rename.
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ access
+    def get(self, key: str) -> Path | None:
+        """The path of a complete entry for ``key`` (and mark it used), or None."""
+        path, meta = self.path(key), self._meta_path(key)
+        if not (path.exists() and meta.exists()):
+            return None
+        now = time.time()
+        os.utime(meta, (now, now))
+        return path
+
+    def put(self, key: str, write: Callable[[Path], None], meta: Mapping | None = None) -> Path:
+        """Create the entry ``key`` by calling ``write(tmp_path)``, then rename it into place.
+
+        Args:
+            key: from :func:`cache_key`.
+            write: writes the complete file at the path it is given.
+            meta: plain-data description stored beside the file (what produced it).
+        """
+        path = self.path(key)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.root)
+        os.close(fd)
+        tmp = Path(tmp)
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            with self._lock():
+                os.replace(tmp, path)
+                _atomic_json(self._meta_path(key), {"key": key, "created": time.time(),
+                                                    "meta": dict(meta or {})})
+        finally:
+            tmp.unlink(missing_ok=True)
+        if self.max_bytes is not None or self.max_age_s is not None:
+            self.cleanup(max_bytes=self.max_bytes, max_age_s=self.max_age_s, keep=(key,))
+        return path
+
+    def get_or_create(self, key: str, write: Callable[[Path], None], meta: Mapping | None = None) -> Path:
+        """:meth:`get`, or :meth:`put` when the entry does not exist yet."""
+        return self.get(key) or self.put(key, write, meta)
+
+    # ------------------------------------------------------------------ housekeeping
+    def entries(self) -> list[CacheEntry]:
+        """Complete entries, least recently used first."""
+        out = []
+        for meta_path in self.root.glob(f"*{_META}"):
+            key = meta_path.name[: -len(_META)]
+            path = self.root / f"{key}{_SUFFIX}"
+            if not path.exists():
+                continue
+            try:
+                info = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                continue  # a description being replaced right now; the next listing sees it
+            out.append(CacheEntry(key, path, path.stat().st_size, float(info.get("created", 0.0)),
+                                  meta_path.stat().st_mtime, info.get("meta", {})))
+        return sorted(out, key=lambda e: e.last_used)
+
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries())
+
+    def cleanup(self, *, max_bytes: int | None = None, max_age_s: float | None = None,
+                keep: tuple[str, ...] = ()) -> list[str]:
+        """Remove entries unused for longer than ``max_age_s``, then the least recently used
+        ones until the total is at most ``max_bytes``; also stale temporary files. Returns the
+        removed keys."""
+        removed = []
+        with self._lock():
+            now = time.time()
+            for tmp in self.root.glob(".*.tmp"):
+                if now - tmp.stat().st_mtime > 3600:  # a writer that died an hour ago
+                    tmp.unlink(missing_ok=True)
+            entries = self.entries()
+            total = sum(e.size for e in entries)
+            for e in entries:
+                too_old = max_age_s is not None and now - e.last_used > max_age_s
+                too_big = max_bytes is not None and total > max_bytes
+                if e.key in keep or not (too_old or too_big):
+                    continue
+                self._meta_path(e.key).unlink(missing_ok=True)  # entry disappears first
+                e.path.unlink(missing_ok=True)
+                total -= e.size
+                removed.append(e.key)
+        return removed
+
+    def clear(self) -> list[str]:
+        """Remove every entry."""
+        return self.cleanup(max_bytes=0)
+
+
+def _atomic_json(path: Path, data) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
