@@ -1,0 +1,224 @@
+"""Lazy, cached read access to one hybridkit dataset file."""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+
+from .._grid import GridSpec
+from ._format import DatasetFormatError, decode_attrs
+
+
+class DataManager:
+    """Read a dataset written by :func:`generate_dataset`: metadata, parameters, time windows.
+
+    The HDF5 handle is opened on first use in each process (and dropped when pickled), so one
+    ``DataManager`` can be handed to ``DataLoader`` workers. Whole trajectories ``(sim, field)``
+    are kept in an in-memory LRU cache whose size (the arrays' ``nbytes``) stays within
+    ``cache_mb``; a trajectory larger than the budget is read window by window, uncached.
+
+    Args:
+        path: the ``.h5`` file.
+        cache_mb: cache budget in MiB (0 disables the cache).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        DatasetFormatError: the file is not HDF5, or not a hybridkit dataset.
+
+    Example::
+
+        with DataManager("data/datasets/burgers1d_default.h5") as dm:
+            u = dm.load(sim=0, field="velocity", start=0, stop=5)   # (5, 64)
+    """
+
+    def __init__(self, path: str | os.PathLike, *, cache_mb: float = 256):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"Expected a dataset file, found nothing at {self.path}. Fix: create it with "
+                "hybridkit.data.generate_dataset(model, path, ...) or `python -m hybridkit demo`."
+            )
+        if not cache_mb >= 0:
+            raise ValueError(f"Expected cache_mb >= 0, got {cache_mb}.")
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._handle: h5py.File | None = None
+        self._pid: int | None = None
+        self._cache: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
+        self.hits = self.misses = 0
+        f = self._file()
+        self.metadata: dict = decode_attrs(f.attrs, self.path)
+        missing = [n for n in self.metadata["field_names"] if f"fields/{n}" not in f]
+        if missing:
+            raise DatasetFormatError(f"Dataset {self.path} lacks /fields/{missing[0]} listed in its attributes.")
+        self._field_shapes = {n: tuple(f[f"fields/{n}"].shape) for n in self.metadata["field_names"]}
+        # Parameters are small (one value / vector / field per simulation): read them once.
+        self._params = {n: f[f"params/{n}"][()] for n in self.metadata["param_names"]}
+        self.grid = GridSpec(self.metadata["resolution"], self.metadata["domain_size"],
+                             self.metadata["boundary"])
+
+    # ---------------------------------------------------------------- metadata
+    @property
+    def dt(self) -> float:
+        return float(self.metadata["dt"])
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(self.metadata["field_names"])
+
+    @property
+    def vector_fields(self) -> tuple[str, ...]:
+        return tuple(self.metadata["vector_fields"])
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self.metadata["param_names"])
+
+    @property
+    def param_kinds(self) -> dict[str, str]:
+        """``name -> "scalar" | "field" | "vector"``."""
+        return dict(zip(self.metadata["param_names"], self.metadata["param_kinds"]))
+
+    @property
+    def num_sims(self) -> int:
+        return int(self.metadata["num_sims"])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.metadata["num_frames"])
+
+    def field_frames(self, field: str) -> int:
+        """Frames stored for ``field`` (``num_frames``, or 1 for a field constant in time)."""
+        return self._field_shapes[self._check_field(field)][1]
+
+    # ---------------------------------------------------------------- data
+    def params(self, name: str | None = None, sims: int | Sequence[int] | None = None):
+        """Parameters used per simulation.
+
+        Args:
+            name: one parameter (returns an array) or None (returns ``name -> array``).
+            sims: a simulation index, a sequence of them, or None (all).
+
+        Returns:
+            float32 ``(sims, *param_shape)`` (without the first axis for an integer ``sims``).
+        """
+        if name is not None and name not in self._params:
+            raise KeyError(f"Unknown parameter {name!r}; the dataset has {list(self.param_names)}.")
+        idx = slice(None) if sims is None else self._check_sims(sims)
+        if name is not None:
+            return self._params[name][idx].copy()
+        return {n: v[idx].copy() for n, v in self._params.items()}
+
+    def load(self, sim: int, field: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``start:stop`` of one simulation's field.
+
+        Returns:
+            float32 ``(stop - start, *space[, vector])``, a copy (safe to modify).
+
+        Raises:
+            KeyError: unknown field. IndexError: ``sim`` or the window out of range.
+        """
+        self._check_field(field)
+        sim = self._check_sims(sim)
+        n = self.field_frames(field)
+        stop = n if stop is None else stop
+        if not 0 <= start < stop <= n:
+            raise IndexError(
+                f"Expected 0 <= start < stop <= {n} frames of {field!r}, got start={start}, "
+                f"stop={stop}."
+            )
+        traj = self._trajectory(sim, field)
+        if traj is None:  # larger than the whole cache budget: read just the window
+            return self._file()[f"fields/{field}"][sim, start:stop]
+        return traj[start:stop].copy()
+
+    def cache_info(self) -> dict:
+        """``{"hits", "misses", "entries", "bytes", "budget_bytes"}`` of this process' cache."""
+        return {"hits": self.hits, "misses": self.misses, "entries": len(self._cache),
+                "bytes": self._cached_bytes, "budget_bytes": self.cache_bytes}
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self._cached_bytes = 0
+
+    def _trajectory(self, sim: int, field: str) -> np.ndarray | None:
+        key = (sim, field)
+        if key in self._cache:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        self.misses += 1
+        ds = self._file()[f"fields/{field}"]
+        nbytes = int(np.prod(ds.shape[1:])) * ds.dtype.itemsize
+        if nbytes > self.cache_bytes:
+            return None
+        while self._cache and self._cached_bytes + nbytes > self.cache_bytes:
+            _, old = self._cache.popitem(last=False)
+            self._cached_bytes -= old.nbytes
+        arr = ds[sim]
+        self._cache[key] = arr
+        self._cached_bytes += arr.nbytes
+        return arr
+
+    # ---------------------------------------------------------------- checks
+    def _check_field(self, field: str) -> str:
+        if field not in self._field_shapes:
+            raise KeyError(
+                f"Unknown field {field!r}; the dataset has {list(self.field_names)}"
+                + (f" (and parameters {list(self.param_names)}, read with .params())" if self._params else "")
+                + "."
+            )
+        return field
+
+    def _check_sims(self, sims):
+        idx = np.asarray(sims)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Expected integer simulation indices, got {sims!r}.")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_sims):
+            raise IndexError(
+                f"Expected simulation indices in 0..{self.num_sims - 1}, got {sims!r}. "
+                f"The dataset holds {self.num_sims} simulations."
+            )
+        return int(idx) if idx.ndim == 0 else idx
+
+    # ---------------------------------------------------------------- file handle
+    def _file(self) -> h5py.File:
+        """The handle of this process (re-opened after a fork or unpickling)."""
+        if self._handle is None or self._pid != os.getpid():
+            try:
+                self._handle = h5py.File(self.path, "r")
+            except OSError as e:
+                raise DatasetFormatError(
+                    f"Expected an HDF5 file written by hybridkit.data.generate_dataset, but "
+                    f"{self.path} cannot be opened as HDF5 ({e}). Fix: regenerate it."
+                ) from e
+            self._pid = os.getpid()
+            self._cache.clear()  # a forked child starts with its own (empty) budget
+            self._cached_bytes = 0
+        return self._handle
+
+    def close(self) -> None:
+        """Close the file handle and drop the cache (a later read reopens it)."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+        self.clear_cache()
+
+    def __enter__(self) -> "DataManager":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_handle=None, _pid=None, _cache=OrderedDict(), _cached_bytes=0)
+        return state
+
+    def __repr__(self) -> str:
+        return (f"DataManager({str(self.path)!r}: {self.metadata['pde']}, {self.num_sims} sims x "
+                f"{self.num_frames} frames, fields {list(self.field_names)}, grid {self.grid.resolution})")
