@@ -6,8 +6,7 @@
 * :class:`HybridDataset` — sliding windows ``(initial, targets)`` as torch tensors (networks) or
   PhiFlow fields (physical models)
 * :func:`make_loader`, :func:`collate_fields` — seeded ``DataLoader`` for either mode
-* :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`build_pde`,
-  :func:`data_dir` — named datasets generated on demand under ``data/datasets/`` (or
+* :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir` — named datasets generated on demand under ``data/datasets/`` (or
   ``$HYBRIDKIT_DATA``); what ``python -m hybridkit demo`` uses
 * :class:`DatasetFormatError` — a file is not a hybridkit dataset
 
@@ -40,8 +39,11 @@ seed and parameters give a byte-identical file. Plain h5py reads it::
         nu = f["params/viscosity"][()]             # (sims,)
         names = json.loads(f.attrs["field_names"])
 """
+from ._dataset import HybridDataset
 from ._format import DatasetFormatError
 from ._generate import generate_dataset
+from ._loader import collate_fields, make_loader
 from ._manager import DataManager
 
-__all__ = ["generate_dataset", "DataManager", "DatasetFormatError"]
+__all__ = ["generate_dataset", "DataManager", "HybridDataset", "make_loader", "collate_fields",
+           "DatasetFormatError"]
