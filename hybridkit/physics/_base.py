@@ -143,8 +143,12 @@ class AbstractPDE(abc.ABC):
             value = value.values
         if isinstance(value, math.Tensor):
             return value
-        t = torch.as_tensor(np.asarray(value, dtype=np.float32) if not isinstance(value, torch.Tensor) else value)
-        t = t.to(torch.float32)
+        # Floats follow phiml's precision (float64 inside `math.precision(64)`); a floating torch
+        # tensor keeps its dtype so that float64 gradient checks stay float64.
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            t = value
+        else:
+            t = torch.as_tensor(np.asarray(value, dtype=np.float64)).to(_float_dtype())
         shape = spec.shape(self.grid)
         nb = t.ndim - len(shape)
         if nb not in (0, 1) or tuple(t.shape[nb:]) != shape:
@@ -289,6 +293,23 @@ class AbstractPDE(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(resolution={self.grid.resolution}, dt={self.dt}, substeps={self.substeps})"
+
+
+def _float_dtype() -> torch.dtype:
+    return torch.float64 if math.get_precision() == 64 else torch.float32
+
+
+def coefficient_kind(value) -> str:
+    """``"scalar"`` for a number (0-d array / tensor), ``"field"`` for anything with axes or a Field.
+
+    Used by constructors whose coefficient may be either (Burgers' viscosity, a diffusivity).
+    """
+    if isinstance(value, Field):
+        return "field"
+    if isinstance(value, math.Tensor):
+        return "field" if value.shape.spatial else "scalar"
+    ndim = value.ndim if isinstance(value, torch.Tensor) else np.ndim(value)
+    return "scalar" if ndim == 0 else "field"
 
 
 def smooth_random(rng: np.random.Generator, n: int, grid: GridSpec, *, modes: int = 4,

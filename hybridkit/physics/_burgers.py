@@ -5,8 +5,8 @@ import numpy as np
 from phiml import math
 
 from .._grid import GridSpec
-from ._base import AbstractPDE, ParamSpec, smooth_random
-from ._stencils import ddx, div_k_grad
+from ._base import AbstractPDE, ParamSpec, coefficient_kind, smooth_random
+from ._stencils import absmax, ddx, div_k_grad, explicit_limit  # noqa: F401  (absmax: old home)
 
 
 class Burgers(AbstractPDE):
@@ -35,8 +35,9 @@ class Burgers(AbstractPDE):
     def __init__(self, grid: GridSpec, *, dt: float = 0.1, viscosity=0.5, substeps: int = 1,
                  ic_modes: int = 4, ic_amplitude: float = 1.0, jit: bool = True,
                  on_unstable: str = "raise"):
-        kind = "scalar" if np.ndim(viscosity) == 0 else "field"
-        self.param_specs = (ParamSpec("viscosity", kind, (1e-4, 10.0), "kinematic viscosity nu"),)
+        self.param_specs = (
+            ParamSpec("viscosity", coefficient_kind(viscosity), (1e-4, 10.0), "kinematic viscosity nu"),
+        )
         self.vector_fields = ("velocity",) if grid.ndim > 1 else ()
         self.ic_modes, self.ic_amplitude = int(ic_modes), float(ic_amplitude)
         super().__init__(grid, dt=dt, substeps=substeps, jit=jit, on_unstable=on_unstable,
@@ -67,23 +68,3 @@ class Burgers(AbstractPDE):
 
     def config(self):
         return {**super().config(), "ic_modes": self.ic_modes, "ic_amplitude": self.ic_amplitude}
-
-
-def explicit_limit(grid: GridSpec, speed, diffusivity) -> float:
-    """Stable step of SSP-RK3 with central differences: advection CFL <= 1, diffusion
-    ``dt <= 0.5 dx^2 / (ndim * max nu)`` (RK3's real-axis stability is ~2.5, kept with margin)."""
-    dx = min(grid.dx)
-    speed, nu = absmax(speed), absmax(diffusivity)
-    limits = [np.inf]
-    if speed > 0:
-        limits.append(dx / speed)
-    if nu > 0:
-        limits.append(0.5 * dx**2 / (grid.ndim * nu))
-    return float(min(limits))
-
-
-def absmax(value) -> float:
-    """``max |value|`` over all dims of a phiml tensor (or of a number) as a Python float."""
-    if isinstance(value, math.Tensor):
-        return float(math.max(abs(value), value.shape))
-    return float(np.max(np.abs(value)))
