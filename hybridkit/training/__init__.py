@@ -1,7 +1,13 @@
 """Trainers with the seed's explicit-data API.
 
 * :class:`AbstractTrainer` — the shared ``train(data_source, num_epochs)`` loop
+* :class:`SyntheticTrainer`, :class:`SyntheticConfig` — a network trained by its rollout loss
+* :class:`PhysicalTrainer`, :class:`PhysicalConfig`, :class:`FitResult` — PDE coefficients fitted
+  with ``phi.math.minimize`` (:class:`FitError` / :class:`FitWarning` when a fit fails)
 """
 from ._base import AbstractTrainer
+from ._physical import FitError, FitResult, FitWarning, PhysicalConfig, PhysicalTrainer
+from ._synthetic import SyntheticConfig, SyntheticTrainer
 
-__all__ = ["AbstractTrainer"]
+__all__ = ["AbstractTrainer", "SyntheticConfig", "SyntheticTrainer"]
+__all__ += ["PhysicalTrainer", "PhysicalConfig", "FitResult", "FitError", "FitWarning"]

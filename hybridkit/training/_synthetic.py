@@ -1,0 +1,321 @@
+"""``SyntheticTrainer``: trains a network to step a PDE forward, by an autoregressive rollout loss."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .._backend import resolve_device
+from .._config import ConfigError, from_dict, to_dict
+from ..models import rollout
+from ._base import AbstractTrainer
+
+_CHECKPOINT_FORMAT = "hybridkit.SyntheticTrainer/1"
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+_LR_SCHEDULES = ("constant", "exponential", "step", "cosine")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Options of :class:`SyntheticTrainer`: the ``trainer_params`` section of the seed's config.
+
+    Unknown keys are rejected. ``epochs``, ``batch_size``, ``train_sim`` and ``val_sim`` belong to
+    the seed's ``trainer_params`` section but are read by the code that builds the data and calls
+    ``train()``: the trainer accepts and ignores them (``train`` takes ``num_epochs`` explicitly).
+    """
+
+    learning_rate: float = 1e-3  # initial step size of the optimizer
+    num_predict_steps: int = 1  # rollout length of the loss, unless rollout_schedule says otherwise
+    # ((epoch, steps), ...): from global epoch `epoch` on (counted over all train() calls), roll out
+    # `steps` steps; before the first entry num_predict_steps. E.g. ((0, 1), (20, 4)).
+    rollout_schedule: tuple | None = None
+    optimizer: str = "adam"  # "adam" or "adamw"
+    weight_decay: float = 0.0  # L2 (adam) or decoupled (adamw) weight decay
+    lr_schedule: str = "constant"  # "constant", "exponential", "step" or "cosine"; stepped once per epoch
+    lr_gamma: float = 0.95  # factor per epoch ("exponential") or per lr_period epochs ("step")
+    lr_period: int = 100  # epochs per decay ("step") or of the half cosine down to 0 ("cosine")
+    grad_clip: float | None = None  # max global gradient norm; None: no clipping
+    # std of Gaussian noise added to the dynamic channels of each initial state: teaches the
+    # network to correct small errors of its own rollouts (0: off)
+    noise_std: float = 0.0
+    seed: int = 0  # seeds the noise generator (the model's initial weights are seeded by the caller)
+    device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
+    epochs: int | None = None  # read by the caller, not by the trainer
+    batch_size: int | None = None  # read by the caller (DataLoader), not by the trainer
+    train_sim: list | None = None  # read by the caller (which simulations to load), not by the trainer
+    val_sim: list | None = None  # read by the caller (validation is external), not by the trainer
+
+    def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"Expected learning_rate > 0, got {self.learning_rate}.")
+        if int(self.num_predict_steps) < 1:
+            raise ValueError(f"Expected num_predict_steps >= 1, got {self.num_predict_steps}.")
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"Expected optimizer in {sorted(_OPTIMIZERS)}, got {self.optimizer!r}.")
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(f"Expected lr_schedule in {list(_LR_SCHEDULES)}, got {self.lr_schedule!r}.")
+        if int(self.lr_period) < 1 or not self.lr_gamma > 0:
+            raise ValueError(f"Expected lr_period >= 1 and lr_gamma > 0, got {self.lr_period}, {self.lr_gamma}.")
+        if self.noise_std < 0 or (self.grad_clip is not None and not self.grad_clip > 0):
+            raise ValueError(f"Expected noise_std >= 0 and grad_clip > 0 or None, got {self.noise_std}, {self.grad_clip}.")
+        object.__setattr__(self, "rollout_schedule", _parse_schedule(self.rollout_schedule))
+
+
+def _parse_schedule(schedule) -> tuple | None:
+    if schedule is None:
+        return None
+    try:
+        entries = tuple((int(e), int(s)) for e, s in schedule)
+    except (TypeError, ValueError):
+        entries = None
+    epochs = [e for e, _ in entries or ()]
+    if not entries or any(e < 0 or s < 1 for e, s in entries) or epochs != sorted(set(epochs)):
+        raise ValueError(
+            f"Expected rollout_schedule as [(epoch, steps), ...] with strictly increasing epochs >= 0 "
+            f"and steps >= 1, got {schedule!r}. Example: [(0, 1), (20, 4)]."
+        )
+    return entries
+
+
+def _trainer_config(config) -> SyntheticConfig:
+    """The trainer's options from a ``SyntheticConfig``, the seed's whole experiment config (its
+    ``trainer_params`` section is read, nothing else), the section alone, or None (defaults)."""
+    if config is None or isinstance(config, SyntheticConfig):
+        return from_dict(SyntheticConfig, config)
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"Expected a dict or a SyntheticConfig, got {type(config).__name__}.")
+    if "trainer_params" in config:
+        return from_dict(SyntheticConfig, config["trainer_params"], where="trainer_params")
+    if {"model", "data", "run_params"} & set(config):
+        raise ConfigError(
+            "The experiment config has no 'trainer_params' section. Fix: add trainer_params: "
+            "{learning_rate: ..., num_predict_steps: ...}, or pass a SyntheticConfig."
+        )
+    return from_dict(SyntheticConfig, config, where="trainer_params")
+
+
+class SyntheticTrainer(AbstractTrainer):
+    """Trains ``model`` so that its rollout from each initial state matches the target states.
+
+    Loss per batch, for ``S`` rollout steps (``num_predict_steps`` or the rollout schedule):
+
+    .. math:: L = \\frac{1}{S} \\sum_{s=1}^{S} \\mathrm{MSE}(\\hat u_s, u_s),
+              \\quad \\hat u_{s} = \\mathrm{model}([\\hat u_{s-1}, c]),\\ \\hat u_0 = u_0 (+ \\text{noise})
+
+    where ``c`` are the static channels, fed back unchanged; gradients flow through the whole
+    rollout. With per-sample weights the batch loss is ``sum_b w_b L_b / sum_b w_b``.
+
+    The optimizer and LR scheduler are created once: a second :meth:`train` continues with their
+    state (and with the global epoch counter that the rollout schedule uses).
+
+    Args:
+        config: the seed's experiment config (only its ``trainer_params`` section is read), that
+            section alone, or a :class:`SyntheticConfig`.
+        model: ``(batch, C_in, *space) -> (batch, C_dyn, *space)``; moved to the trainer's device.
+
+    Data (``train(data_source, num_epochs)``): an iterable of batches (e.g. a ``DataLoader`` over a
+    ``HybridDataset``), each ``(initial, targets)`` or ``(initial, targets, weight)`` with
+    ``initial (B, C_in, *space)`` (dynamic channels first), ``targets (B, T, C_dyn, *space)``,
+    ``T >=`` the rollout length, and ``weight (B,)`` non-negative.
+
+    Attributes:
+        epoch: epochs trained so far over all ``train()`` calls.
+        history: per epoch ``loss`` (mean over samples), ``lr`` and ``rollout_steps``.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | SyntheticConfig | None, model: nn.Module):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Expected a torch.nn.Module as model, got {type(model).__name__}.")
+        self.config = _trainer_config(config)
+        self.device = resolve_device(self.config.device)
+        self.model = model.to(self.device)
+        cfg = self.config
+        self.optimizer = _OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.learning_rate,
+                                                    weight_decay=cfg.weight_decay)
+        self.scheduler = _make_scheduler(cfg, self.optimizer)
+        self._noise = torch.Generator(device=self.device)
+        self._noise.manual_seed(cfg.seed)
+        self.history.update(lr=[], rollout_steps=[])
+
+    # ---------------------------------------------------------------- training
+    def rollout_steps(self, epoch: int | None = None) -> int:
+        """Rollout length of the loss at global epoch ``epoch`` (default: the next epoch)."""
+        epoch = self.epoch if epoch is None else epoch
+        steps = self.config.num_predict_steps
+        for start, s in self.config.rollout_schedule or ():
+            if epoch >= start:
+                steps = s
+        return int(steps)
+
+    def _train_epoch_with_data(self, data_source) -> float:
+        if isinstance(data_source, Dataset) and not isinstance(data_source, DataLoader):
+            raise TypeError(
+                f"Expected batches, got the dataset {type(data_source).__name__} itself. Fix: wrap it, "
+                "e.g. hybridkit.data.make_loader(dataset, batch_size=32) or torch DataLoader(dataset, ...)."
+            )
+        steps = self.rollout_steps()
+        self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
+        self.history["rollout_steps"].append(steps)
+        self.model.train()
+        total = torch.zeros((), device=self.device)  # summed on the device: no sync per batch
+        count = torch.zeros((), device=self.device)
+        for batch in data_source:
+            loss, n = self._batch_loss(batch, steps)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            total += loss.detach() * n
+            count += n
+        if not count.item() > 0:
+            raise ValueError(
+                "data_source yielded no batches (or only zero weights). Fix: check that the dataset "
+                "is not empty (frames > num_predict_steps) and that drop_last does not drop everything."
+            )
+        self.scheduler.step()
+        return float(total / count)
+
+    def _batch_loss(self, batch, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean rollout MSE of one batch, and the batch's weight in the epoch mean."""
+        initial, targets, weight = _unpack(batch, steps)
+        initial = initial.to(self.device, non_blocking=True)
+        targets = targets.to(self.device, non_blocking=True)
+        if self.config.noise_std > 0:
+            c_dyn = targets.shape[2]
+            noise = torch.randn(initial[:, :c_dyn].shape, generator=self._noise, device=self.device,
+                                dtype=initial.dtype)
+            initial = torch.cat([initial[:, :c_dyn] + self.config.noise_std * noise, initial[:, c_dyn:]], 1)
+        pred = rollout(self.model, initial, steps)
+        per_sample = (pred - targets[:, :steps]).pow(2).flatten(1).mean(1)
+        if weight is None:
+            return per_sample.mean(), torch.tensor(float(len(per_sample)), device=self.device)
+        weight = weight.to(self.device, per_sample.dtype)
+        total_weight = weight.sum()
+        return (weight * per_sample).sum() / total_weight.clamp_min(1e-30), total_weight
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        """Write model, optimizer, scheduler, epoch counter, history and noise-generator state.
+
+        The file is written to a temporary name next to ``path`` and renamed (atomic: a reader never
+        sees half a checkpoint). Returns the path written.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": _CHECKPOINT_FORMAT,
+            "model_class": type(self.model).__name__,
+            "model_config": _model_config(self.model),
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "history": {k: list(v) for k, v in self.history.items()},
+            "noise_state": self._noise.get_state(),
+            "trainer_config": to_dict(self.config),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer and its model;
+        the next :meth:`train` continues exactly where the saved trainer stopped.
+
+        Raises:
+            ValueError: the file is not such a checkpoint, or it holds another architecture or
+                optimizer / LR schedule than this trainer's.
+        """
+        ckpt = torch.load(Path(path), map_location=self.device, weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a SyntheticTrainer checkpoint (expected format {_CHECKPOINT_FORMAT!r}).")
+        _check_architecture(path, ckpt, self.model)
+        saved_cfg = ckpt["trainer_config"]
+        for key in ("optimizer", "lr_schedule"):
+            if saved_cfg[key] != getattr(self.config, key):
+                raise ValueError(
+                    f"Checkpoint {path} was trained with {key}={saved_cfg[key]!r}, this trainer uses "
+                    f"{getattr(self.config, key)!r}. Fix: build the trainer with {key}={saved_cfg[key]!r}."
+                )
+        self.model.load_state_dict(ckpt["model_state"])
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        self.scheduler.load_state_dict(ckpt["scheduler_state"])
+        self.epoch = int(ckpt["epoch"])
+        self.history = {k: list(v) for k, v in ckpt["history"].items()}
+        self._noise.set_state(ckpt["noise_state"].cpu())
+
+
+def _unpack(batch, steps: int):
+    """``(initial, targets[, weight])`` with the shapes checked against each other."""
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise TypeError(
+            "Expected each batch as (initial, targets) or (initial, targets, weight), got "
+            f"{type(batch).__name__}{'' if not isinstance(batch, (tuple, list)) else f' of length {len(batch)}'}."
+        )
+    initial, targets = batch[0], batch[1]
+    weight = batch[2] if len(batch) == 3 else None
+    if (targets.ndim != initial.ndim + 1 or targets.shape[0] != initial.shape[0]
+            or targets.shape[3:] != initial.shape[2:] or targets.shape[2] > initial.shape[1]):
+        raise ValueError(
+            f"Expected initial (B, C_in, *space) and targets (B, T, C_dyn <= C_in, *space), got "
+            f"{tuple(initial.shape)} and {tuple(targets.shape)}. Fix: use HybridDataset in tensor mode "
+            "(return_fields=False) batched by a DataLoader."
+        )
+    if targets.shape[1] < steps:
+        raise ValueError(
+            f"The rollout needs {steps} target steps, the batch has {targets.shape[1]}. Fix: build the "
+            f"dataset with num_predict_steps >= {steps} (the longest rollout of the schedule)."
+        )
+    if weight is not None and (weight.shape != (initial.shape[0],) or bool((weight < 0).any())):
+        raise ValueError(f"Expected weight of shape ({initial.shape[0]},) and >= 0, got {tuple(weight.shape)}.")
+    return initial, targets, weight
+
+
+def _make_scheduler(cfg: SyntheticConfig, optimizer):
+    s = torch.optim.lr_scheduler
+    if cfg.lr_schedule == "exponential":
+        return s.ExponentialLR(optimizer, gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "step":
+        return s.StepLR(optimizer, step_size=cfg.lr_period, gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "cosine":
+        return s.CosineAnnealingLR(optimizer, T_max=cfg.lr_period)
+    return s.ExponentialLR(optimizer, gamma=1.0)  # constant; one scheduler type keeps checkpoints uniform
+
+
+def _model_config(model: nn.Module) -> dict | None:
+    cfg = getattr(model, "config", None)
+    try:
+        return to_dict(cfg)
+    except TypeError:  # not a dataclass: the state dict's shapes still identify the architecture
+        return None
+
+
+def _check_architecture(path, ckpt: dict, model: nn.Module) -> None:
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in ckpt["model_state"].items()}
+    same_class = ckpt["model_class"] == type(model).__name__
+    if same_class and ckpt["model_config"] == _model_config(model) and mine == theirs:
+        return
+    diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    raise ValueError(
+        f"Checkpoint {path} holds a {ckpt['model_class']} with config {ckpt['model_config']}; this "
+        f"trainer's model is a {type(model).__name__} with config {_model_config(model)} "
+        f"({len(diff)} parameter(s) differ, e.g. {diff[:3]}). Fix: build the model with the "
+        "checkpoint's class and config before loading."
+    )
