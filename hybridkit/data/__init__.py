@@ -6,8 +6,11 @@
 * :class:`HybridDataset` — sliding windows ``(initial, targets)`` as torch tensors (networks) or
   PhiFlow fields (physical models)
 * :func:`make_loader`, :func:`collate_fields` — seeded ``DataLoader`` for either mode
-* :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir` — named datasets generated on demand under ``data/datasets/`` (or
-  ``$HYBRIDKIT_DATA``); what ``python -m hybridkit demo`` uses
+* :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir` —
+  named datasets generated on demand under ``data/datasets/`` (or ``$HYBRIDKIT_DATA``), reused
+  while their config is unchanged; what ``python -m hybridkit demo`` and the notebooks use
+* :class:`CacheManager`, :class:`CacheEntry`, :func:`cache_key` — generated trajectories on disk,
+  keyed by what produced them, cleaned by age / size
 * :class:`DatasetFormatError` — a file is not a hybridkit dataset
 
 File format (``format="hybridkit-dataset"``, ``format_version=1``), one HDF5 file per dataset:
@@ -39,11 +42,26 @@ seed and parameters give a byte-identical file. Plain h5py reads it::
         nu = f["params/viscosity"][()]             # (sims,)
         names = json.loads(f.attrs["field_names"])
 """
+from ._cache import CacheEntry, CacheManager, cache_key
 from ._dataset import HybridDataset
+from ._dataset_config import DatasetConfig, data_dir, ensure_dataset, load_dataset_config
 from ._format import DatasetFormatError
 from ._generate import generate_dataset
 from ._loader import collate_fields, make_loader
 from ._manager import DataManager
 
-__all__ = ["generate_dataset", "DataManager", "HybridDataset", "make_loader", "collate_fields",
-           "DatasetFormatError"]
+__all__ = [
+    "generate_dataset",
+    "DataManager",
+    "HybridDataset",
+    "make_loader",
+    "collate_fields",
+    "DatasetConfig",
+    "ensure_dataset",
+    "load_dataset_config",
+    "data_dir",
+    "CacheManager",
+    "CacheEntry",
+    "cache_key",
+    "DatasetFormatError",
+]
