@@ -342,6 +342,8 @@ def test_field_mode_loader_stacks_along_batch(path):
     assert initial["velocity"].shape.get_size("batch") == 3
     assert targets["velocity"].shape.get_size("batch") == 3 and targets["velocity"].shape.get_size("time") == 3
     i2, t2 = collate_fields([ds[0], ds[1], ds[2]])
+    sub_initial, _ = next(iter(make_loader(torch.utils.data.Subset(ds, [4, 5]), batch_size=2)))
+    assert sub_initial["velocity"].shape.get_size("batch") == 2
     np.testing.assert_array_equal(to_tensor(targets["velocity"], ["batch", "time"]).numpy(),
                                   to_tensor(t2["velocity"], ["batch", "time"]).numpy())
 

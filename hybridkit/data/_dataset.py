@@ -102,6 +102,7 @@ class HybridDataset(Dataset):
     # ---------------------------------------------------------------- layout
     @property
     def grid(self) -> GridSpec:
+        """The dataset's grid."""
         return self.data_manager.grid
 
     @property
@@ -120,6 +121,7 @@ class HybridDataset(Dataset):
         return num_channels(self.dynamic_fields, self.vector_fields, self.grid.ndim)
 
     def __len__(self) -> int:
+        """Number of windows."""
         return len(self.sim_indices) * len(self._starts)
 
     def window(self, i: int) -> tuple[int, int]:

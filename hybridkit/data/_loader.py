@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 from phi.field import stack as stack_fields
 from phiml.math import batch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 
 def make_loader(
@@ -21,7 +21,8 @@ def make_loader(
 
     The shuffling generator is seeded with ``seed``; worker processes get seeds derived from it by
     PyTorch. In tensor mode batches are ``(initial (B, C_in, *space), targets (B, P, C_dyn,
-    *space))``. For a field-mode :class:`HybridDataset` (``return_fields=True``) the items are
+    *space))``. When the dataset is in field mode (its ``return_fields`` is True, as for a
+    :class:`HybridDataset` with ``return_fields=True``, also inside a ``Subset``), items are
     stacked by :func:`collate_fields` along a new batch dim ``batch``: ``initial_fields``
     ``name -> Field (batch, *space)`` and ``target_fields`` ``name -> Field (batch, time, *space)``.
 
@@ -39,7 +40,7 @@ def make_loader(
         raise ValueError("Expected a non-empty dataset, got one with 0 items.")
     generator = torch.Generator()
     generator.manual_seed(int(seed))
-    collate = collate_fields if getattr(dataset, "return_fields", False) else None
+    collate = collate_fields if _field_mode(dataset) else None
     return DataLoader(
         dataset, batch_size=int(batch_size), shuffle=shuffle, generator=generator,
         num_workers=int(num_workers), drop_last=drop_last, collate_fn=collate,
@@ -56,3 +57,11 @@ def collate_fields(items: Sequence[tuple[dict, dict]]) -> tuple[dict, dict]:
     initial = {n: stack_fields([it[0][n] for it in items], batch("batch")) for n in items[0][0]}
     targets = {n: stack_fields([it[1][n] for it in items], batch("batch")) for n in items[0][1]}
     return initial, targets
+
+
+def _field_mode(dataset: Dataset) -> bool:
+    """Whether items are Fields. The protocol is a ``return_fields`` attribute, so that other
+    datasets of windows (e.g. augmented ones) can opt in; Subsets are looked through."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return bool(getattr(dataset, "return_fields", False))

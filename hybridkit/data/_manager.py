@@ -64,18 +64,22 @@ class DataManager:
     # ---------------------------------------------------------------- metadata
     @property
     def dt(self) -> float:
+        """Time between consecutive frames."""
         return float(self.metadata["dt"])
 
     @property
     def field_names(self) -> tuple[str, ...]:
+        """Names of the stored fields, in the model's channel order."""
         return tuple(self.metadata["field_names"])
 
     @property
     def vector_fields(self) -> tuple[str, ...]:
+        """Fields with a trailing vector axis (one component per spatial axis)."""
         return tuple(self.metadata["vector_fields"])
 
     @property
     def param_names(self) -> tuple[str, ...]:
+        """Names of the per-simulation parameters in ``/params``."""
         return tuple(self.metadata["param_names"])
 
     @property
@@ -85,10 +89,12 @@ class DataManager:
 
     @property
     def num_sims(self) -> int:
+        """Number of simulations."""
         return int(self.metadata["num_sims"])
 
     @property
     def num_frames(self) -> int:
+        """Frames per simulation, the initial state included."""
         return int(self.metadata["num_frames"])
 
     def field_frames(self, field: str) -> int:
@@ -142,6 +148,7 @@ class DataManager:
                 "bytes": self._cached_bytes, "budget_bytes": self.cache_bytes}
 
     def clear_cache(self) -> None:
+        """Drop every cached trajectory of this process."""
         self._cache.clear()
         self._cached_bytes = 0
 
