@@ -5,6 +5,7 @@
 * :class:`DataManager` — lazy, cached reader of such a file (metadata, parameters, time windows)
 * :class:`HybridDataset` — sliding windows ``(initial, targets)`` as torch tensors (networks) or
   PhiFlow fields (physical models)
+* :class:`AugmentedDataset` — real plus generated windows, with counts and per-item weights
 * :func:`make_loader`, :func:`collate_fields` — seeded ``DataLoader`` for either mode
 * :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir` —
   named datasets generated on demand under ``data/datasets/`` (or ``$HYBRIDKIT_DATA``), reused
@@ -42,6 +43,7 @@ seed and parameters give a byte-identical file. Plain h5py reads it::
         nu = f["params/viscosity"][()]             # (sims,)
         names = json.loads(f.attrs["field_names"])
 """
+from ._augmented import AugmentedDataset
 from ._cache import CacheEntry, CacheManager, cache_key
 from ._dataset import HybridDataset
 from ._dataset_config import DatasetConfig, data_dir, ensure_dataset, load_dataset_config
@@ -54,6 +56,7 @@ __all__ = [
     "generate_dataset",
     "DataManager",
     "HybridDataset",
+    "AugmentedDataset",
     "make_loader",
     "collate_fields",
     "DatasetConfig",

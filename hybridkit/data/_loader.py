@@ -48,14 +48,18 @@ def make_loader(
     )
 
 
-def collate_fields(items: Sequence[tuple[dict, dict]]) -> tuple[dict, dict]:
-    """Stack field-mode items ``(initial_fields, target_fields)`` along a batch dim ``batch``.
+def collate_fields(items: Sequence[tuple]) -> tuple:
+    """Stack field-mode items ``(initial_fields, target_fields[, weight])`` along a batch dim
+    ``batch``.
 
     Returns:
-        ``(name -> Field (batch, *space), name -> Field (batch, time, *space))``.
+        ``(name -> Field (batch, *space), name -> Field (batch, time, *space))``, plus a float32
+        tensor of weights ``(batch,)`` when the items carry weights (:class:`AugmentedDataset`).
     """
     initial = {n: stack_fields([it[0][n] for it in items], batch("batch")) for n in items[0][0]}
     targets = {n: stack_fields([it[1][n] for it in items], batch("batch")) for n in items[0][1]}
+    if len(items[0]) == 3:
+        return initial, targets, torch.tensor([float(it[2]) for it in items], dtype=torch.float32)
     return initial, targets
 
 

@@ -1,0 +1,119 @@
+"""AugmentedDataset: real windows plus windows cut from generated trajectories, with weights."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ._dataset import HybridDataset
+
+
+class AugmentedDataset(Dataset):
+    """Real samples and generated samples in one dataset; every item carries its loss weight.
+
+    Items are those of the parts with the weight appended: ``(initial, targets, weight)`` in
+    tensor mode, ``(initial_fields, target_fields, weight)`` in field mode. Real items come
+    first (indices ``0 .. n_real - 1``), then the generated ones.
+
+    **Counts** (the seed's count-based augmentation): with ``generated_per_real=r``, the dataset
+    holds ``round(r * n_real)`` generated windows, drawn without replacement (seeded) from all
+    windows of the generated parts; None uses every generated window.
+
+    Args:
+        real: windows of the observed data (may be None: generated only).
+        generated: one or several :class:`HybridDataset` over generated trajectories (e.g. the
+            files a :class:`CacheManager` holds), with the same layout as ``real``.
+        generated_per_real: generated windows per real window, or None for all.
+        weight_real, weight_generated: loss weight of each real / generated item.
+        seed: seed of the draw of generated windows.
+
+    Raises:
+        ValueError: parts with different layouts or modes, a generated part with no window (a
+            trajectory shorter than ``num_predict_steps + 1`` frames), or more generated windows
+            asked for than exist.
+    """
+
+    def __init__(self, real: HybridDataset | None, generated: HybridDataset | Sequence[HybridDataset] = (),
+                 *, generated_per_real: float | None = None, weight_real: float = 1.0,
+                 weight_generated: float = 1.0, seed: int = 0):
+        parts = [generated] if isinstance(generated, HybridDataset) else list(generated)
+        if real is None and not parts:
+            raise ValueError("Expected real or generated data, got neither.")
+        self.real = real
+        self.generated = parts
+        ref = real if real is not None else parts[0]
+        for i, part in enumerate(parts):
+            _check_compatible(ref, part, f"generated[{i}]")
+        for label, w in (("weight_real", weight_real), ("weight_generated", weight_generated)):
+            if not np.isfinite(w) or w < 0:
+                raise ValueError(f"Expected {label} >= 0 and finite, got {w}.")
+        self.weight_real, self.weight_generated = float(weight_real), float(weight_generated)
+        self.return_fields = ref.return_fields  # lets make_loader pick the field collate
+        self.num_predict_steps = ref.num_predict_steps
+        self.grid = ref.grid
+        self.in_channels, self.out_channels = ref.in_channels, ref.out_channels
+
+        offsets = np.cumsum([0] + [len(p) for p in parts])
+        available = int(offsets[-1])
+        n_real = len(real) if real is not None else 0
+        if generated_per_real is None:
+            chosen = np.arange(available)
+        else:
+            if generated_per_real < 0:
+                raise ValueError(f"Expected generated_per_real >= 0, got {generated_per_real}.")
+            if real is None:
+                raise ValueError("generated_per_real needs real data to count against; pass None.")
+            want = int(round(generated_per_real * n_real))
+            if want > available:
+                raise ValueError(
+                    f"Expected at most {available} generated windows (what the generated "
+                    f"trajectories hold), got a request for {want} ({generated_per_real} per real "
+                    f"window x {n_real}). Fix: generate more or longer trajectories, or lower "
+                    "generated_per_real."
+                )
+            chosen = np.sort(np.random.default_rng(seed).choice(available, size=want, replace=False))
+        self._offsets = offsets
+        self._chosen = chosen
+        self._n_real = n_real
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of real and generated items."""
+        return {"real": self._n_real, "generated": len(self._chosen)}
+
+    def __len__(self) -> int:
+        return self._n_real + len(self._chosen)
+
+    def __getitem__(self, i: int):
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"Expected an index in 0..{n - 1}, got {i}.")
+        i %= n
+        if i < self._n_real:
+            return (*self.real[i], self.weight_real)
+        j = int(self._chosen[i - self._n_real])
+        part = int(np.searchsorted(self._offsets, j, side="right") - 1)
+        return (*self.generated[part][j - int(self._offsets[part])], self.weight_generated)
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (f"AugmentedDataset({c['real']} real x {self.weight_real:g} + {c['generated']} generated "
+                f"x {self.weight_generated:g}, {'fields' if self.return_fields else 'tensors'})")
+
+
+def _check_compatible(ref: HybridDataset, part, label: str) -> None:
+    if not isinstance(part, HybridDataset):
+        raise TypeError(f"Expected {label} to be a HybridDataset, got {type(part).__name__}.")
+    if len(part) == 0:
+        raise ValueError(
+            f"{label} has no window: its trajectories are shorter than num_predict_steps + 1 = "
+            f"{part.num_predict_steps + 1} frames. Fix: generate longer trajectories."
+        )
+    for attr in ("return_fields", "num_predict_steps", "dynamic_fields", "static_fields", "grid"):
+        a, b = getattr(ref, attr), getattr(part, attr)
+        if a != b:
+            raise ValueError(
+                f"Expected {label} to match the real data's {attr}={a!r}, got {b!r}. Fix: build "
+                "both HybridDatasets with the same field names, num_predict_steps and mode."
+            )

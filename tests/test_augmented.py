@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from hybridkit import GridSpec
+from hybridkit.data import AugmentedDataset, DataManager, HybridDataset, generate_dataset, make_loader
+from hybridkit.physics import Burgers
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("aug")
+    model = Burgers(GridSpec((16,), (100.0,)))
+    real = generate_dataset(model, root / "real.h5", num_sims=3, num_frames=6, seed=0, progress=False)
+    gen = generate_dataset(model, root / "gen.h5", num_sims=4, num_frames=8, seed=1, progress=False)
+    short = generate_dataset(model, root / "short.h5", num_sims=2, num_frames=3, seed=2, progress=False)
+    return DataManager(real), DataManager(gen), DataManager(short)
+
+
+def test_items_are_real_then_generated_with_weights(files):
+    real_dm, gen_dm, _ = files
+    real = HybridDataset(real_dm, [0, 1, 2], ["velocity"], num_predict_steps=2)
+    gen = HybridDataset(gen_dm, [0, 1, 2, 3], ["velocity"], num_predict_steps=2)
+    aug = AugmentedDataset(real, gen, weight_real=1.0, weight_generated=0.25)
+    assert aug.counts == {"real": 3 * 4, "generated": 4 * 6} and len(aug) == 36
+    x, y, w = aug[5]
+    torch.testing.assert_close(x, real[5][0]) and torch.testing.assert_close(y, real[5][1])
+    assert w == 1.0
+    x, y, w = aug[12 + 7]
+    torch.testing.assert_close(x, gen[7][0], rtol=0, atol=0)
+    torch.testing.assert_close(y, gen[7][1], rtol=0, atol=0)
+    assert w == 0.25
+
+
+def test_count_based_draw_is_seeded_and_exact(files):
+    real_dm, gen_dm, _ = files
+    real = HybridDataset(real_dm, [0, 1, 2], ["velocity"], num_predict_steps=1)
+    gen = HybridDataset(gen_dm, [0, 1, 2, 3], ["velocity"], num_predict_steps=1)
+    a = AugmentedDataset(real, gen, generated_per_real=0.5, seed=3)
+    b = AugmentedDataset(real, gen, generated_per_real=0.5, seed=3)
+    assert a.counts == {"real": 15, "generated": 8}  # round(0.5 * 15)
+    np.testing.assert_array_equal(a._chosen, b._chosen)
+    with pytest.raises(ValueError, match="generate more or longer trajectories"):
+        AugmentedDataset(real, gen, generated_per_real=10)
+
+
+def test_trajectory_shorter_than_window_is_an_error_not_zero_samples(files):
+    real_dm, _, short_dm = files
+    real = HybridDataset(real_dm, [0], ["velocity"], num_predict_steps=3)
+    with pytest.raises(ValueError, match="num_predict_steps"):
+        AugmentedDataset(real, HybridDataset(short_dm, [0, 1], ["velocity"], num_predict_steps=3))
+
+
+def test_mismatched_parts_are_refused(files):
+    real_dm, gen_dm, _ = files
+    real = HybridDataset(real_dm, [0], ["velocity"], num_predict_steps=2)
+    with pytest.raises(ValueError, match="num_predict_steps"):
+        AugmentedDataset(real, HybridDataset(gen_dm, [0], ["velocity"], num_predict_steps=1))
+    with pytest.raises(ValueError, match="return_fields"):
+        AugmentedDataset(real, HybridDataset(gen_dm, [0], ["velocity"], num_predict_steps=2, return_fields=True))
+
+
+def test_loaders_batch_weights_in_both_modes(files):
+    real_dm, gen_dm, _ = files
+    for fields in (False, True):
+        real = HybridDataset(real_dm, [0, 1], ["velocity"], num_predict_steps=2, return_fields=fields)
+        gen = HybridDataset(gen_dm, [0], ["velocity"], num_predict_steps=2, return_fields=fields)
+        aug = AugmentedDataset(real, gen, weight_generated=0.5)
+        weights = torch.cat([batch[2] for batch in make_loader(aug, batch_size=4, shuffle=False)])
+        expected = torch.tensor([1.0] * 8 + [0.5] * 6, dtype=weights.dtype)
+        torch.testing.assert_close(weights, expected)
