@@ -356,11 +356,9 @@ def test_random_states_are_seeded_and_config_round_trips(make, seed):
     assert rebuilt.config() == model.config()
     for spec in model.param_specs:
         lo, hi = spec.bounds
-        assert lo < hi and np.all((to_np(model.true_params[spec.name]) >= lo) & (to_np(model.true_params[spec.name]) <= hi))
-
-
-def to_np(t: math.Tensor) -> np.ndarray:
-    return np.asarray(t.numpy(t.shape.names))
+        value = to_tensor(model.true_params[spec.name]).numpy()
+        assert value.shape == spec.shape(model.grid)
+        assert lo < hi and np.all((value >= lo) & (value <= hi)), (spec, value)
 
 
 # ---------------------------------------------------------------------------- gradients
