@@ -13,6 +13,8 @@
 * :class:`CacheManager`, :class:`CacheEntry`, :func:`cache_key` — generated trajectories on disk,
   keyed by what produced them, cleaned by age / size
 * :class:`DatasetFormatError` — a file is not a hybridkit dataset
+* :class:`ObservationMask`, :func:`spatial_mask`, :func:`temporal_mask`, :func:`add_noise`,
+  :func:`masked_mse` — partial, noisy observations and the loss over observed points only
 
 File format (``format="hybridkit-dataset"``, ``format_version=1``), one HDF5 file per dataset:
 
@@ -51,6 +53,7 @@ from ._format import DatasetFormatError
 from ._generate import generate_dataset
 from ._loader import collate_fields, make_loader
 from ._manager import DataManager
+from ._observation import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask
 
 __all__ = [
     "generate_dataset",
@@ -68,3 +71,4 @@ __all__ = [
     "cache_key",
     "DatasetFormatError",
 ]
+__all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse"]
