@@ -76,6 +76,19 @@ def test_player_1d_grid_puts_lines_on_cell_centres():
     np.testing.assert_allclose(player.artists["field"].get_xdata(), (np.arange(8) + 0.5) * 0.25)
 
 
+def test_player_accepts_a_phiflow_rollout_with_a_time_dim(rng):
+    from hybridkit.convert import to_field
+
+    grid = GridSpec((8,), (1.0,))
+    values = rng.normal(size=(3, 8))
+    player = viz.field_player({"u": to_field(values, grid, batch_names=("time",))}, grid=grid)
+    player.slider.value = 2
+    np.testing.assert_allclose(player.artists["u"].get_ydata(), values[2])
+    two_batch = to_field(rng.normal(size=(3, 2, 8)), grid, batch_names=("time", "batch"))
+    with pytest.raises(ValueError, match=r"at most one batch dimension.*Fix: select one sample"):
+        viz.field_player({"u": two_batch})
+
+
 def test_to_html_embeds_one_frame_per_shown_step(rng):
     anim = viz.animate({"u": rng.normal(size=(7, 10)), "v": rng.normal(size=(7, 10))}, stride=2)
     html = viz.to_html(anim)

@@ -38,6 +38,11 @@ class FrameFigure:
                                        shared_scale=shared_scale, cmap=cmap, aspect="equal")
         self._title = self.figure.suptitle(times.title(0))
         self.frame = 0
+        # Lay out once, then freeze: re-solving the layout on every frame costs more than drawing
+        # it, and fixed axes cannot jitter while the time moves.
+        self.figure.draw_without_rendering()
+        self.figure.draw_without_rendering()  # compressed layout settles in a second pass
+        self.figure.set_layout_engine("none")
 
     @property
     def num_frames(self) -> int:

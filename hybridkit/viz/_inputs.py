@@ -31,7 +31,7 @@ def to_numpy(values, *, what: str) -> np.ndarray:
         if shape.batch.rank > 1:
             raise ValueError(
                 f"Expected {what} with at most one batch dimension (time), got {shape}. "
-                f"Fix: select one sample first, e.g. {what}[{{'{shape.batch.names[-1]}': 0}}]."
+                f"Fix: select one sample first, e.g. values[{{'{shape.batch.names[-1]}': 0}}]."
             )
         return to_tensor(values).detach().cpu().numpy().astype(float, copy=False)
     return np.asarray(values, dtype=float)

@@ -33,12 +33,16 @@ def new_image_figure(panels: list[Panel], space_extent, *, shared_scale: bool, f
     clipped colorbar labels) that the plain constrained layout leaves around them.
     """
     x0, x1, y0, y1 = space_extent
-    axes_height = 2.8
-    axes_width = float(np.clip(axes_height * (x1 - x0) / (y1 - y0), 1.4, 6.0))
+    aspect = (y1 - y0) / (x1 - x0)
+    box_w, box_h = 4.5, 2.9  # largest axes, in inches; the domain is fitted into it
+    if aspect > box_h / box_w:
+        axes_w, axes_h = max(box_h / aspect, 1.2), box_h
+    else:
+        axes_w, axes_h = box_w, max(box_w * aspect, 1.2)
     fields = sum(not p.is_error for p in panels)
     colorbars = (len(panels) - fields) + (min(fields, 1) if shared_scale else fields)
-    width = len(panels) * (axes_width + 0.65) + 0.7 * colorbars + 0.2
-    return new_figure(len(panels), width=width / len(panels), height=axes_height + 1.0,
+    width = len(panels) * (axes_w + 0.65) + 0.7 * colorbars + 0.2
+    return new_figure(len(panels), width=width / len(panels), height=axes_h + 1.1,
                       figsize=figsize, layout="compressed")
 
 
