@@ -69,3 +69,25 @@ def test_loaders_batch_weights_in_both_modes(files):
         weights = torch.cat([batch[2] for batch in make_loader(aug, batch_size=4, shuffle=False)])
         expected = torch.tensor([1.0] * 8 + [0.5] * 6, dtype=weights.dtype)
         torch.testing.assert_close(weights, expected)
+
+
+def test_write_trajectories_round_trip_and_checks(tmp_path):
+    from hybridkit.data import write_trajectories
+
+    model = Burgers(GridSpec((16,), (100.0,)))
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(3, 5, 16)).astype(np.float32)
+    path = write_trajectories(model, tmp_path / "net.h5", {"velocity": u}, params={"viscosity": 0.3},
+                              seed=7, attrs={"source": "UNet", "cycle": 2})
+    dm = DataManager(path)
+    assert (dm.num_sims, dm.num_frames) == (3, 5)
+    np.testing.assert_array_equal(dm.load(1, "velocity"), u[1])
+    np.testing.assert_allclose(dm.params("viscosity"), [0.3] * 3)
+    assert dm.metadata["source_config"] == {"source": "UNet", "cycle": 2}
+    with pytest.raises(ValueError, match="of shape"):
+        write_trajectories(model, tmp_path / "bad.h5", {"velocity": u[..., :8]})
+    bad = u.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        write_trajectories(model, tmp_path / "nan.h5", {"velocity": bad})
+    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "nan.h5").exists()

@@ -2,6 +2,8 @@
 
 * :func:`generate_dataset` — simulate random initial states (optionally per-simulation
   parameters) and write one HDF5 file, atomically and reproducibly
+* :func:`write_trajectories` — trajectories computed elsewhere (network rollouts, noisy
+  observations) written in the same format
 * :class:`DataManager` — lazy, cached reader of such a file (metadata, parameters, time windows)
 * :class:`HybridDataset` — sliding windows ``(initial, targets)`` as torch tensors (networks) or
   PhiFlow fields (physical models)
@@ -50,13 +52,14 @@ from ._cache import CacheEntry, CacheManager, cache_key
 from ._dataset import HybridDataset
 from ._dataset_config import DatasetConfig, data_dir, ensure_dataset, load_dataset_config
 from ._format import DatasetFormatError
-from ._generate import generate_dataset
+from ._generate import generate_dataset, write_trajectories
 from ._loader import collate_fields, make_loader
 from ._manager import DataManager
 from ._observation import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask
 
 __all__ = [
     "generate_dataset",
+    "write_trajectories",
     "DataManager",
     "HybridDataset",
     "AugmentedDataset",

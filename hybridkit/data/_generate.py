@@ -87,20 +87,87 @@ def generate_dataset(
     init_np = {k: to_tensor(init[k], ["batch"]).numpy() for k in model.field_names}
 
     meta = _metadata(model, num_sims, num_frames, seed, attrs)
+
+    def fill(f: h5py.File) -> None:
+        _write_params(f, model, per_sim)
+        dsets = _create_field_datasets(f, model, num_sims, num_frames)
+        starts = range(0, num_sims, batch_size)
+        for a in tqdm(starts, desc=f"simulating {type(model).__name__}", disable=not progress,
+                      leave=False):
+            b = min(a + batch_size, num_sims)
+            for name, arr in _simulate(model, init_np, per_sim, a, b, num_frames).items():
+                dsets[name][a:b] = arr
+
+    return _write_atomically(path, meta, fill)
+
+
+def write_trajectories(
+    model: AbstractPDE,
+    path: str | os.PathLike,
+    fields: Mapping[str, np.ndarray],
+    *,
+    params: ParamSource | None = None,
+    seed: int = 0,
+    attrs: Mapping[str, object] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write trajectories computed elsewhere (a network's rollouts, noisy observations) to ``path``
+    in the dataset format, atomically, described by ``model`` (grid, ``dt``, field layout).
+
+    Args:
+        model: the physical model whose grid and fields the trajectories share.
+        path: the ``.h5`` file to write.
+        fields: ``name -> (sims, time, *space[, vector])`` for every field of ``model``.
+        params: parameters to record per simulation (as in :func:`generate_dataset`).
+        seed: recorded in the file (the seed that produced the trajectories).
+        attrs: JSON-serialisable description, stored as ``source_config`` (e.g. which network and
+            which cycle produced the data).
+        overwrite: replace an existing file.
+
+    Raises:
+        ValueError: missing fields, shapes that disagree with the model's grid, non-finite values.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"Expected a new file, but {path} exists. Fix: pass overwrite=True.")
+    missing = [k for k in model.field_names if k not in fields]
+    if missing:
+        raise ValueError(f"Expected trajectories for every field {list(model.field_names)}, missing {missing}.")
+    arrays = {k: np.ascontiguousarray(np.asarray(fields[k], dtype=np.float32)) for k in model.field_names}
+    first = arrays[model.field_names[0]]
+    num_sims, num_frames = (first.shape + (0, 0))[:2]
+    for name, arr in arrays.items():
+        trailing = tuple(model.grid.resolution) + ((model.grid.ndim,) if name in model.vector_fields else ())
+        if arr.ndim != 2 + len(trailing) or arr.shape[2:] != trailing or arr.shape[:2] != (num_sims, num_frames):
+            raise ValueError(
+                f"Expected {name!r} of shape ({num_sims}, {num_frames}, {', '.join(map(str, trailing))}) "
+                f"(sims, time, *space[, vector]), got {arr.shape}."
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"Expected finite values in {name!r}, got NaN or inf.")
+    if num_sims < 1 or num_frames < 1:
+        raise ValueError(f"Expected at least one simulation and one frame, got shape {first.shape}.")
+    per_sim = resolve_params(model, params, num_sims, np.random.default_rng([seed, 1]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def fill(f: h5py.File) -> None:
+        _write_params(f, model, per_sim)
+        for name, ds in _create_field_datasets(f, model, num_sims, num_frames).items():
+            ds[...] = arrays[name]
+
+    return _write_atomically(path, _metadata(model, num_sims, num_frames, seed, attrs), fill)
+
+
+def _write_atomically(path: Path, meta: dict, fill) -> Path:
+    """Write attributes ``meta`` and whatever ``fill(h5file)`` writes to a temporary file in the
+    same directory, fsync it and rename it onto ``path``; on any failure remove it."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(encode_attrs(meta))
-            _write_params(f, model, per_sim)
-            dsets = _create_field_datasets(f, model, num_sims, num_frames)
-            starts = range(0, num_sims, batch_size)
-            for a in tqdm(starts, desc=f"simulating {type(model).__name__}", disable=not progress,
-                          leave=False):
-                b = min(a + batch_size, num_sims)
-                for name, arr in _simulate(model, init_np, per_sim, a, b, num_frames).items():
-                    dsets[name][a:b] = arr
+            fill(f)
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
