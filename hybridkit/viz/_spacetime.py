@@ -42,7 +42,7 @@ def spacetime(
     space = Space.of((nx,), grid)
     times = Times(count, dt, t0)
     t = times.values
-    step = t[1] - t[0] if count > 1 else 1.0
+    step = times.dt or 1.0
     extent = [*space.edges[0], t[0] - step / 2, t[-1] + step / 2]
     fig, axes = new_figure(len(panels), width=3.8, height=3.8, figsize=figsize)
     draw_images(fig, axes, panels, [p.data for p in panels], extent=extent,
