@@ -381,3 +381,31 @@ def test_seed_usage_block_runs(tmp_path):
     # one optimizer across both calls: Adam's step count is every batch of both (1 + 1 per epoch)
     steps = {int(s["step"]) for s in trainer.optimizer.state.values()}
     assert steps == {3 * len(data_loader) + 2 * len(augmented_loader)}
+
+
+def test_augmented_dataset_weights_enter_the_loss(burgers_file, tmp_path):
+    """AugmentedDataset items (initial, targets, weight) batched by make_loader: with one batch the
+    epoch loss is the weighted mean of the per-window rollout MSEs of the model before the step."""
+    from hybridkit import GridSpec
+    from hybridkit.data import AugmentedDataset, DataManager, HybridDataset, generate_dataset, make_loader
+    from hybridkit.metrics import mse
+    from hybridkit.models import rollout
+    from hybridkit.physics import Burgers
+
+    other = generate_dataset(Burgers(GridSpec((64,), (100.0,)), dt=0.1, viscosity=2.0), tmp_path / "gen.h5",
+                             num_sims=2, num_frames=5, seed=1, progress=False)
+    real = HybridDataset(DataManager(burgers_file), sim_indices=[0], num_predict_steps=2)
+    generated = HybridDataset(DataManager(other), sim_indices=[0, 1], num_predict_steps=2)
+    data = AugmentedDataset(real, generated, weight_real=1.0, weight_generated=0.25)
+    model = UNet(in_channels=1, out_channels=1, features=4)
+    trainer = SyntheticTrainer({"num_predict_steps": 2, "noise_std": 0.0}, model)
+
+    initial, targets = all_items(real)
+    g_initial, g_targets = all_items(generated)
+    with torch.no_grad():
+        err_real = mse(rollout(model, initial, 2), targets)
+        err_gen = mse(rollout(model, g_initial, 2), g_targets)
+    expected = (err_real.sum() + 0.25 * err_gen.sum()) / (len(err_real) + 0.25 * len(err_gen))
+    loss = trainer.train(make_loader(data, batch_size=len(data)), 1, progress=False)["loss"][0]
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    assert loss != pytest.approx(torch.cat([err_real, err_gen]).mean().item(), rel=1e-3)

@@ -44,10 +44,12 @@ class ModelRegistry:
 
     @classmethod
     def synthetic_names(cls) -> list[str]:
+        """Names :meth:`get_synthetic_model` accepts."""
         return sorted(cls._synthetic)
 
     @classmethod
     def physical_names(cls) -> list[str]:
+        """Names :meth:`get_physical_model` accepts (their classes are looked up when asked for)."""
         return sorted(cls._physical)
 
     @classmethod
