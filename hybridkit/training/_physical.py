@@ -53,7 +53,7 @@ class PhysicalConfig:
     regularizer: str | None = None  # on field parameters: "gradient" (H1), "tv" or "laplacian"
     reg_weight: float = 0.0  # weight of the regulariser, in units of the data loss
     on_failure: str = "raise"  # diverged / not converged: "raise" FitError or "warn" and go on
-    max_samples: int | None = None  # samples per fit (evenly spaced over the source); None: all
+    max_samples: int | None = None  # data items per fit (evenly spaced if indexable); None: all
     clamp_to_stable: bool = True  # lower the upper bound to the model's stability limit
 
     def __post_init__(self):
@@ -87,6 +87,8 @@ class FitResult:
         status: ``"converged"``, ``"not_converged"`` or ``"diverged"``.
         message: the optimiser's message plus what the trainer noticed.
         seconds: wall time of the fit; ``num_samples``: trajectories fitted together.
+        bounds: ``name -> (low, high)`` the optimiser was confined to (the upper bound possibly
+            lowered to the stability limit).
     """
 
     params: dict
@@ -100,6 +102,7 @@ class FitResult:
     num_samples: int
     reg_loss: float = 0.0
     nonfinite_evaluations: int = 0
+    bounds: dict = field(default_factory=dict)
     loss_history: list = field(default_factory=list, repr=False)  # normalised objective per evaluation
 
     @property
@@ -533,9 +536,13 @@ class _Fit:
                               "(widen the bounds, or check the model and dt)")
         return bad
 
-    def _range(self, p: LearnableParam) -> str:
+    def _bounds_of(self, p: LearnableParam) -> tuple[float, float]:
         t = self.transforms[p.name]
         lo, hi = (np.exp(t.lo), np.exp(t.lo + t.w)) if t.log else (t.lo, t.lo + t.w)
+        return float(lo), float(hi)
+
+    def _range(self, p: LearnableParam) -> str:
+        lo, hi = self._bounds_of(p)
         return f"[{lo:.4g}, {hi:.4g}]"
 
     # -------------------------------------------------------------- helpers
@@ -555,7 +562,8 @@ class _Fit:
         return FitResult(params=params, final_loss=float(data), initial_loss=float(data0), iterations=iterations,
                          evaluations=self.evals, status=status, message=message,
                          seconds=time.perf_counter() - t0, num_samples=_batch_size(self.init),
-                         reg_loss=float(reg), nonfinite_evaluations=self.nonfinite, loss_history=list(self.history))
+                         reg_loss=float(reg), nonfinite_evaluations=self.nonfinite, loss_history=list(self.history),
+                         bounds={p.name: self._bounds_of(p) for p in self.t.learnables})
 
 
 # ---------------------------------------------------------------------- regularisers
