@@ -9,8 +9,7 @@ from phiml import math
 
 from hybridkit import GridSpec
 from hybridkit._config import ConfigError
-from hybridkit.data._observation import (ObservationMask, add_noise, masked_mse, spatial_mask,
-                                         temporal_mask)
+from hybridkit.data import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask
 from hybridkit.physics import Burgers, Diffusion, LearnableParam, learnable
 from hybridkit.training import FitError, FitResult, FitWarning, PhysicalConfig, PhysicalTrainer
 from hybridkit.training._physical import regularizer
@@ -92,6 +91,19 @@ def test_seed_usage_block_runs(tmp_path):
     assert run2["results"][0].initial_loss < 1e-3 * run["results"][0].initial_loss
     assert abs(trainer.params["viscosity"] / NU - 1) < 1e-3
     assert len(trainer.history["results"]) == 2 and trainer.epoch == 2
+
+
+def test_field_loader_batches_are_fitted_as_one_problem(tmp_path):
+    from hybridkit.data import DataManager, HybridDataset, generate_dataset, make_loader
+
+    path = generate_dataset(Burgers(GRID, viscosity=NU), tmp_path / "b.h5", num_sims=2, num_frames=11,
+                            seed=1, progress=False)
+    dataset = HybridDataset(DataManager(path), sim_indices=[0, 1], num_predict_steps=5, return_fields=True)
+    loader = make_loader(dataset, batch_size=4, shuffle=True, seed=0)
+    trainer = PhysicalTrainer({"num_predict_steps": 5}, Burgers(GRID), [learnable("viscosity", 0.1)])
+    run = trainer.train(loader, num_epochs=1, progress=False)
+    assert run["results"][0].num_samples == len(dataset) == 12
+    assert abs(trainer.params["viscosity"] / NU - 1) < 1e-3
 
 
 # ----------------------------------------------------------------------------- scalar recovery
