@@ -409,3 +409,28 @@ def test_augmented_dataset_weights_enter_the_loss(burgers_file, tmp_path):
     loss = trainer.train(make_loader(data, batch_size=len(data)), 1, progress=False)["loss"][0]
     assert loss == pytest.approx(expected.item(), rel=1e-5)
     assert loss != pytest.approx(torch.cat([err_real, err_gen]).mean().item(), rel=1e-3)
+
+
+def test_per_point_weights_are_a_weighted_mean_over_points_and_evaluate_matches():
+    # A mask that observes half the cells: the loss must equal the MSE over those cells only.
+    from hybridkit.models import ConvNet
+    from hybridkit.training import SyntheticTrainer
+
+    torch.manual_seed(0)
+    net = ConvNet(in_channels=1, out_channels=1, ndim=1, width=4, depth=1)
+    trainer = SyntheticTrainer({"num_predict_steps": 2}, net)
+    x = torch.randn(3, 1, 16)
+    y = torch.randn(3, 2, 1, 16)
+    mask = torch.zeros(3, 2, 1, 16)
+    mask[..., :8] = 1.0
+    with torch.no_grad():
+        from hybridkit.models import rollout
+        pred = rollout(net, x, 2)
+        expected = (pred - y)[..., :8].pow(2).mean()
+    loss = trainer.evaluate([(x, y, mask)])
+    assert abs(loss - float(expected)) < 1e-6 * max(1.0, float(expected))
+    unmasked = trainer.evaluate([(x, y)])
+    assert abs(unmasked - float((pred - y).pow(2).mean())) < 1e-6
+    before = [p.clone() for p in net.parameters()]
+    trainer.evaluate([(x, y)])
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))

@@ -122,7 +122,9 @@ class SyntheticTrainer(AbstractTrainer):
     Data (``train(data_source, num_epochs)``): an iterable of batches (e.g. a ``DataLoader`` over a
     ``HybridDataset``), each ``(initial, targets)`` or ``(initial, targets, weight)`` with
     ``initial (B, C_in, *space)`` (dynamic channels first), ``targets (B, T, C_dyn, *space)``,
-    ``T >=`` the rollout length, and ``weight (B,)`` non-negative.
+    ``T >=`` the rollout length, and ``weight`` non-negative: ``(B,)`` per sample, or per point
+    ``(B, T, 1 | C_dyn, *space)`` (e.g. an observation mask; the loss is then the weighted mean
+    over all points).
 
     Attributes:
         epoch: epochs trained so far over all ``train()`` calls.
@@ -142,6 +144,7 @@ class SyntheticTrainer(AbstractTrainer):
         self.scheduler = _make_scheduler(cfg, self.optimizer)
         self._noise = torch.Generator(device=self.device)
         self._noise.manual_seed(cfg.seed)
+        self._noise_off = False  # evaluate() computes the loss without input noise
         self.history.update(lr=[], rollout_steps=[])
 
     # ---------------------------------------------------------------- training
@@ -188,18 +191,48 @@ class SyntheticTrainer(AbstractTrainer):
         initial, targets, weight = _unpack(batch, steps)
         initial = initial.to(self.device, non_blocking=True)
         targets = targets.to(self.device, non_blocking=True)
-        if self.config.noise_std > 0:
+        if self.config.noise_std > 0 and not self._noise_off:
             c_dyn = targets.shape[2]
             noise = torch.randn(initial[:, :c_dyn].shape, generator=self._noise, device=self.device,
                                 dtype=initial.dtype)
             initial = torch.cat([initial[:, :c_dyn] + self.config.noise_std * noise, initial[:, c_dyn:]], 1)
         pred = rollout(self.model, initial, steps)
-        per_sample = (pred - targets[:, :steps]).pow(2).flatten(1).mean(1)
+        err2 = (pred - targets[:, :steps]).pow(2)
         if weight is None:
+            per_sample = err2.flatten(1).mean(1)
             return per_sample.mean(), torch.tensor(float(len(per_sample)), device=self.device)
-        weight = weight.to(self.device, per_sample.dtype)
-        total_weight = weight.sum()
-        return (weight * per_sample).sum() / total_weight.clamp_min(1e-30), total_weight
+        weight = weight.to(self.device, err2.dtype)
+        if weight.ndim == 1:
+            per_sample = err2.flatten(1).mean(1)
+            total_weight = weight.sum()
+            return (weight * per_sample).sum() / total_weight.clamp_min(1e-30), total_weight
+        # per-point weights (e.g. an observation mask): the weighted mean over all points; the
+        # batch counts in the epoch mean as its weight in units of whole samples
+        weight = weight[:, :steps].expand_as(err2)
+        total = weight.sum()
+        return (weight * err2).sum() / total.clamp_min(1e-30), total / err2[0].numel()
+
+    @torch.no_grad()
+    def evaluate(self, data_source) -> float:
+        """The training loss on ``data_source`` without updating anything (eval mode, no input
+        noise, the current rollout length): the mean over samples, weighted like in training."""
+        was_training = self.model.training
+        self.model.eval()
+        steps = self.rollout_steps()
+        total = torch.zeros((), device=self.device)
+        count = torch.zeros((), device=self.device)
+        self._noise_off = True
+        try:
+            for batch in data_source:
+                loss, n = self._batch_loss(batch, steps)
+                total += loss * n
+                count += n
+        finally:
+            self._noise_off = False
+            self.model.train(was_training)
+        if not count.item() > 0:
+            raise ValueError("data_source yielded no batches (or only zero weights).")
+        return float(total / count)
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
@@ -282,8 +315,14 @@ def _unpack(batch, steps: int):
             f"The rollout needs {steps} target steps, the batch has {targets.shape[1]}. Fix: build the "
             f"dataset with num_predict_steps >= {steps} (the longest rollout of the schedule)."
         )
-    if weight is not None and (weight.shape != (initial.shape[0],) or bool((weight < 0).any())):
-        raise ValueError(f"Expected weight of shape ({initial.shape[0]},) and >= 0, got {tuple(weight.shape)}.")
+    if weight is not None:
+        per_point = weight.ndim > 1 and weight.shape[0] == initial.shape[0] and weight.ndim == targets.ndim
+        if not (weight.shape == (initial.shape[0],) or per_point) or bool((weight < 0).any()):
+            raise ValueError(
+                f"Expected weight of shape ({initial.shape[0]},) (per sample) or broadcasting to the "
+                f"targets {tuple(targets.shape)} (per point, e.g. (B, T, 1, *space)), all >= 0, got "
+                f"{tuple(weight.shape)}."
+            )
     return initial, targets, weight
 
 
