@@ -91,3 +91,23 @@ def test_write_trajectories_round_trip_and_checks(tmp_path):
     with pytest.raises(ValueError, match="finite"):
         write_trajectories(model, tmp_path / "nan.h5", {"velocity": bad})
     assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "nan.h5").exists()
+
+
+def test_per_point_weights_from_an_observation_mask(files):
+    from hybridkit.data import ObservationMask, spatial_mask
+
+    real_dm, gen_dm, _ = files
+    grid = real_dm.grid
+    obs = ObservationMask(spatial=spatial_mask(grid, region=[(0.0, 50.0)]))
+    w = obs.point_weights(grid, 2)
+    assert w.shape == (2, 1, 16) and w[..., :8].min() == 1 and w[..., 8:].max() == 0
+    real = HybridDataset(real_dm, [0, 1], ["velocity"], num_predict_steps=2)
+    gen = HybridDataset(gen_dm, [0], ["velocity"], num_predict_steps=2)
+    aug = AugmentedDataset(real, gen, weight_real=w, weight_generated=0.5)
+    x, y, w_real = aug[0]
+    _, _, w_gen = aug[len(aug) - 1]
+    assert torch.equal(w_real, torch.as_tensor(w)) and torch.all(w_gen == 0.5) and w_gen.shape == w_real.shape
+    batch = next(iter(make_loader(aug, batch_size=len(aug), shuffle=False)))
+    assert batch[2].shape == (len(aug), 2, 1, 16)
+    with pytest.raises(ValueError, match="per-point weight_real"):
+        AugmentedDataset(real, [], weight_real=np.zeros((2, 1, 16)))

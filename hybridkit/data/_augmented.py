@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ._dataset import HybridDataset
@@ -25,7 +26,9 @@ class AugmentedDataset(Dataset):
         generated: one or several :class:`HybridDataset` over generated trajectories (e.g. the
             files a :class:`CacheManager` holds), with the same layout as ``real``.
         generated_per_real: generated windows per real window, or None for all.
-        weight_real, weight_generated: loss weight of each real / generated item.
+        weight_real, weight_generated: loss weight of each real / generated item: a float, or
+            per-point weights ``(num_predict_steps, 1, *space)`` (e.g.
+            :meth:`ObservationMask.point_weights`: real data observed only in part).
         seed: seed of the draw of generated windows.
 
     Raises:
@@ -45,10 +48,8 @@ class AugmentedDataset(Dataset):
         ref = real if real is not None else parts[0]
         for i, part in enumerate(parts):
             _check_compatible(ref, part, f"generated[{i}]")
-        for label, w in (("weight_real", weight_real), ("weight_generated", weight_generated)):
-            if not np.isfinite(w) or w < 0:
-                raise ValueError(f"Expected {label} >= 0 and finite, got {w}.")
-        self.weight_real, self.weight_generated = float(weight_real), float(weight_generated)
+        self.weight_real = _check_weight(weight_real, "weight_real", ref)
+        self.weight_generated = _check_weight(weight_generated, "weight_generated", ref)
         self.return_fields = ref.return_fields  # lets make_loader pick the field collate
         self.num_predict_steps = ref.num_predict_steps
         self.grid = ref.grid
@@ -91,15 +92,41 @@ class AugmentedDataset(Dataset):
             raise IndexError(f"Expected an index in 0..{n - 1}, got {i}.")
         i %= n
         if i < self._n_real:
-            return (*self.real[i], self.weight_real)
+            return (*self.real[i], self._weight(self.weight_real))
         j = int(self._chosen[i - self._n_real])
         part = int(np.searchsorted(self._offsets, j, side="right") - 1)
-        return (*self.generated[part][j - int(self._offsets[part])], self.weight_generated)
+        return (*self.generated[part][j - int(self._offsets[part])], self._weight(self.weight_generated))
+
+    def _weight(self, w) -> torch.Tensor:
+        """The item's weight as a tensor: a scalar, or per point when either part has per-point
+        weights (so that the items of one batch stack)."""
+        per_point = [x for x in (self.weight_real, self.weight_generated) if np.ndim(x)]
+        if not per_point:
+            return torch.tensor(float(w), dtype=torch.float32)
+        return torch.as_tensor(np.broadcast_to(np.asarray(w, dtype=np.float32), per_point[0].shape).copy())
 
     def __repr__(self) -> str:
         c = self.counts
-        return (f"AugmentedDataset({c['real']} real x {self.weight_real:g} + {c['generated']} generated "
-                f"x {self.weight_generated:g}, {'fields' if self.return_fields else 'tensors'})")
+        wr = "per-point" if np.ndim(self.weight_real) else f"{self.weight_real:g}"
+        wg = "per-point" if np.ndim(self.weight_generated) else f"{self.weight_generated:g}"
+        return (f"AugmentedDataset({c['real']} real x {wr} + {c['generated']} generated x {wg}, "
+                f"{'fields' if self.return_fields else 'tensors'})")
+
+
+def _check_weight(w, label: str, ref: HybridDataset):
+    if np.ndim(w) == 0:
+        if not np.isfinite(w) or w < 0:
+            raise ValueError(f"Expected {label} >= 0 and finite, got {w}.")
+        return float(w)
+    arr = np.asarray(w, dtype=np.float32)
+    shape = (ref.num_predict_steps, 1) + tuple(ref.grid.resolution)
+    if arr.shape != shape or not np.isfinite(arr).all() or (arr < 0).any() or not arr.any():
+        raise ValueError(
+            f"Expected per-point {label} of shape {shape} (num_predict_steps, 1, *space), finite, "
+            f">= 0 and not all zero, got shape {arr.shape}. Fix: ObservationMask.point_weights(grid, "
+            f"{ref.num_predict_steps})."
+        )
+    return arr
 
 
 def _check_compatible(ref: HybridDataset, part, label: str) -> None:

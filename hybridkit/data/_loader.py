@@ -59,7 +59,7 @@ def collate_fields(items: Sequence[tuple]) -> tuple:
     initial = {n: stack_fields([it[0][n] for it in items], batch("batch")) for n in items[0][0]}
     targets = {n: stack_fields([it[1][n] for it in items], batch("batch")) for n in items[0][1]}
     if len(items[0]) == 3:
-        return initial, targets, torch.tensor([float(it[2]) for it in items], dtype=torch.float32)
+        return initial, targets, torch.stack([torch.as_tensor(it[2], dtype=torch.float32) for it in items])
     return initial, targets
 
 

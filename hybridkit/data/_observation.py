@@ -73,6 +73,17 @@ class ObservationMask:
             w = w * math.tensor(torch.as_tensor(self.temporal.astype(np.float32)), math.batch("time"))
         return w
 
+    def point_weights(self, grid: GridSpec, num_steps: int) -> np.ndarray:
+        """The mask as float32 weights ``(num_steps, 1, *resolution)`` for a network's loss
+        (broadcasting against targets ``(T, C, *space)`` in the channel layout)."""
+        w = np.ones((int(num_steps), 1) + tuple(grid.resolution), dtype=np.float32)
+        self.weights(grid, num_steps)  # raises when the mask does not fit the grid / steps
+        if self.spatial is not None:
+            w = w * self.spatial.astype(np.float32)
+        if self.temporal is not None:
+            w = w * self.temporal.astype(np.float32).reshape((-1, 1) + (1,) * grid.ndim)
+        return w
+
     @property
     def observed_fraction(self) -> float:
         """Fraction of target points observed."""
