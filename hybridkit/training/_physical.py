@@ -39,6 +39,9 @@ __all__ = ["PhysicalConfig", "FitResult", "FitError", "FitWarning", "PhysicalTra
 
 STATUSES = ("converged", "not_converged", "diverged")
 REGULARIZERS = ("gradient", "tv", "laplacian")
+# Gradient-based methods phiml's minimize can run. Checked up front: an unknown scipy method
+# raises inside phiml's worker thread, which then never releases the main thread.
+METHODS = ("auto", "L-BFGS-B", "BFGS", "CG", "TNC", "GD")  # SLSQP breaks phiml's callback
 
 
 @dataclass
@@ -59,6 +62,8 @@ class PhysicalConfig:
     def __post_init__(self):
         if int(self.num_predict_steps) < 1:
             raise ValueError(f"num_predict_steps must be >= 1, got {self.num_predict_steps}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if int(self.max_iterations) < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         if not float(self.abs_tol) > 0:
@@ -254,8 +259,8 @@ class PhysicalTrainer(AbstractTrainer):
         Raises:
             FitError: per ``on_failure`` when the fit diverged or did not converge.
         """
-        init = {k: _values(v) for k, v in initial.items() if k in self.model.field_names}
-        tgt = {k: _values(v) for k, v in targets.items()}
+        init = {k: _values(v) for k, v in self._as_state(initial).items() if k in self.model.field_names}
+        tgt = {k: _values(v) for k, v in self._as_state(targets).items()}
         self._check_batch(init, tgt)
         if weights is None and self.observation is not None:
             weights = self.observation
@@ -297,9 +302,10 @@ class PhysicalTrainer(AbstractTrainer):
             return init, tgt, None
         if all(m is masks[0] for m in masks):
             return init, tgt, _weights(masks[0], self.model.grid, n)
-        for i, m in zip(inits, masks):
+        for i, m in zip(inits, masks):  # different masks per item: full (batch, time, *space) weights
             size = next(iter(i.values())).shape.get_size("batch")
-            ws.append(math.expand(_weights(m, self.model.grid, n), batch(batch=size)))
+            full = batch(batch=size) & batch(time=n) & self.model.grid.spatial_shape
+            ws.append(math.expand(_weights(m, self.model.grid, n), full))
         return init, tgt, math.concat(ws, "batch")
 
     def _as_state(self, s) -> dict:
@@ -447,8 +453,10 @@ class _Fit:
                                 "the initial guess fits the data to float precision", t0)
         self.best = (self.obj0, start, data0, reg0)
         info = self._minimize(z0)
-        if self.error is not None:
+        if isinstance(self.error, Exception):
             raise RuntimeError(f"The loss raised inside the optimiser: {self.error!r}") from self.error
+        if self.error is not None:  # KeyboardInterrupt / SystemExit: as they were
+            raise self.error
         status = self._verdict(info)
         obj, params, data, reg = self.best
         return self._result(params, data, data0, reg, int(info.iterations.numpy().max()), status, _msg(info), t0)
@@ -466,7 +474,9 @@ class _Fit:
         return tape[0]
 
     def objective(self, *zs):
-        """Normalised loss; never raises (an exception inside phiml's minimize hangs its threads)."""
+        """Normalised loss; never raises: an exception (or Ctrl-C) inside phiml's minimize would leave
+        its worker thread waiting forever. The error is stored, every later call returns NaN at once so
+        the optimiser gives up, and :meth:`run` re-raises it."""
         zero = sum(math.sum(z, z.shape) for z in zs) * 0  # keeps the output connected to the input
         if self.error is not None:
             return zero + np.nan
@@ -475,7 +485,7 @@ class _Fit:
             data, reg = self.losses(params)
             obj = (data + reg) / self.scale
             val = _float(obj)
-        except Exception as e:  # noqa: BLE001  (re-raised after minimize returns)
+        except BaseException as e:  # noqa: BLE001  (Ctrl-C too; re-raised after minimize returns)
             self.error = e
             return zero + np.nan
         self.evals += 1
