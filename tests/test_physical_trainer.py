@@ -147,6 +147,18 @@ def test_temporal_mask_few_frames_still_recovers(burgers_data):
     assert result.status == "converged" and abs(trainer.params["viscosity"] / NU - 1) < 1e-3
 
 
+def test_per_sample_masks_are_combined(burgers_data):
+    model, initial, targets = burgers_data
+    (i0, t0), (i1, t1) = items_of(initial, targets)
+    left = ObservationMask(spatial=spatial_mask(GRID, region=[(0.0, 50.0)]))
+    late = ObservationMask(temporal=temporal_mask(10, frames=[9]))
+    trainer = PhysicalTrainer({"num_predict_steps": 10}, model, [learnable("viscosity", 2.5)])
+    init, tgt, w = trainer._gather([(i0, t0, left), (i1, t1, late)])
+    assert w.shape.sizes == (2, 10, 64) and float(math.sum(w, w.shape)) == 10 * 32 + 64
+    result = trainer.fit_items([(i0, t0, left), (i1, t1, late)])
+    assert result.status == "converged" and abs(trainer.params["viscosity"] / NU - 1) < 1e-3
+
+
 def test_recovery_with_5_percent_noise_is_bounded():
     model = Burgers(GRID, viscosity=NU)
     traj = model.rollout(model.random_state(4, seed=0), 20)["velocity"]
@@ -391,3 +403,23 @@ def test_fit_result_is_a_dataclass_with_history(burgers_data):
     assert isinstance(result, FitResult) and result.loss_history[0] == pytest.approx(1.0)
     assert min(result.loss_history) == pytest.approx(result.final_loss / result.initial_loss, rel=1e-3)
     assert trainer.last_result is result
+
+
+def test_public_names_have_docstrings():
+    import inspect
+
+    import hybridkit.data._observation as obs
+    import hybridkit.physics._learnable as lrn
+    import hybridkit.training._physical as phys
+
+    missing = []
+    for mod in (obs, lrn, phys):
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if not inspect.getdoc(obj):
+                missing.append(name)
+            for attr, member in vars(obj).items() if inspect.isclass(obj) else ():
+                if not attr.startswith("_") and callable(getattr(member, "fget", member)):
+                    if not inspect.getdoc(getattr(member, "fget", member)):
+                        missing.append(f"{name}.{attr}")
+    assert not missing

@@ -112,6 +112,7 @@ class FitResult:
 
     @property
     def converged(self) -> bool:
+        """Whether the optimiser met its tolerance at a finite, in-bounds, stable point."""
         return self.status == "converged"
 
 
@@ -204,8 +205,45 @@ class PhysicalTrainer(AbstractTrainer):
         """Current estimate as the phiml tensors ``model.step`` / ``model.rollout`` take."""
         return {p.name: p.tensor(self.model, self._values[p.name]) for p in self.learnables}
 
+    def set_params(self, values: Mapping) -> dict:
+        """Make ``values`` (``name -> float / array``, e.g. an earlier :attr:`params`) the current
+        estimate: the point the next fit starts from.
+
+        Raises:
+            ValueError: a missing name, a wrong shape or a value outside the parameter's bounds.
+        """
+        new = {}
+        for p in self.learnables:
+            if p.name not in values:
+                raise ValueError(f"Expected a value for {p.name!r}, got names {sorted(values)}.")
+            v = np.asarray(values[p.name], dtype=np.float64)
+            if v.shape != p.value.shape or np.any(v < p.bounds[0]) or np.any(v > p.bounds[1]):
+                raise ValueError(f"Expected {p.name!r} of shape {p.value.shape} within {p.bounds}, got "
+                                 f"shape {v.shape}, range [{v.min():.4g}, {v.max():.4g}].")
+            new[p.name] = v.copy()
+        self._values = new
+        return self.params
+
+    def data_loss(self, initial: Mapping, targets: Mapping, weights=None, params: Mapping | None = None) -> float:
+        """The fit's data misfit (masked MSE over observed points) at ``params`` (default: the
+        current estimate), without optimising; arguments as in :meth:`fit`."""
+        init = {k: _values(v) for k, v in initial.items() if k in self.model.field_names}
+        tgt = {k: _values(v) for k, v in targets.items()}
+        self._check_batch(init, tgt)
+        if weights is None and self.observation is not None:
+            weights = self.observation
+        if isinstance(weights, ObservationMask):
+            weights = weights.weights(self.model.grid, self.config.num_predict_steps)
+        values = dict(self._values) if params is None else {k: np.asarray(v) for k, v in params.items()}
+        tensors = {p.name: p.tensor(self.model, values[p.name]) for p in self.learnables}
+        fit = _Fit.__new__(_Fit)  # only the loss: no transforms, bookkeeping or progress bar
+        fit.t, fit.cfg, fit.model, fit.init, fit.tgt, fit.weights = self, self.config, self.model, init, tgt, weights
+        fit.counts = None if weights is None else {k: observed_count(weights, v.shape) for k, v in tgt.items()}
+        return _float(fit.losses(tensors)[0])
+
     @property
     def last_result(self) -> FitResult | None:
+        """The most recent :class:`FitResult` (None before the first fit)."""
         return self.history["results"][-1] if self.history["results"] else None
 
     # ------------------------------------------------------------------ seed API
