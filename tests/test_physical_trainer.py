@@ -10,7 +10,7 @@ from phiml import math
 from hybridkit import GridSpec
 from hybridkit._config import ConfigError
 from hybridkit.data import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask
-from hybridkit.physics import Burgers, Diffusion, LearnableParam, learnable
+from hybridkit.physics import AdvectionDiffusion, Burgers, Diffusion, LearnableParam, learnable
 from hybridkit.training import FitError, FitResult, FitWarning, PhysicalConfig, PhysicalTrainer
 from hybridkit.training._physical import regularizer
 
@@ -169,6 +169,32 @@ def test_recovery_with_5_percent_noise_is_bounded():
     print(f"\n5% noise (4 trajectories x 20 steps): viscosity rel err {err:.3e}")
     assert result.status == "converged"
     assert err < 0.1
+
+
+def test_vector_velocity_and_linear_diffusivity_recovered_together():
+    grid = GridSpec((64,), (100.0,))
+    model = AdvectionDiffusion(grid, dt=0.5, velocity=(1.0,), diffusivity=0.1)
+    traj = model.rollout(model.random_state(2, seed=0), 10)["concentration"]
+    trainer = PhysicalTrainer({"num_predict_steps": 10}, model,
+                              [learnable("velocity", np.array([0.3])), learnable("diffusivity", 0.5)])
+    result = trainer.fit({"concentration": traj.time[0]}, {"concentration": traj.time[1:]}, progress=False)
+    assert result.status == "converged"
+    assert trainer.params["velocity"] == pytest.approx([1.0], rel=1e-4)
+    assert trainer.params["diffusivity"] == pytest.approx(0.1, rel=1e-3)
+    # diffusivity's range (0, 10) is linear; its upper bound was lowered to the stability limit
+    assert result.bounds["diffusivity"][1] < 10 and result.bounds["velocity"] == (-10.0, 10.0)
+    again = model.rollout({"concentration": traj.time[0]}, 10, trainer.param_tensors())["concentration"]
+    assert float(math.max(abs(again.values - traj.values), again.shape)) < 1e-4
+
+
+def test_2d_burgers_with_a_spatial_mask():
+    grid = GridSpec((16, 16), (20.0, 20.0))
+    model = Burgers(grid, dt=0.1, viscosity=0.3)
+    traj = model.rollout(model.random_state(2, seed=0), 5)["velocity"]
+    obs = ObservationMask(spatial=spatial_mask(grid, region=[(0.0, 10.0), (0.0, 20.0)]))
+    trainer = PhysicalTrainer({"num_predict_steps": 5}, model, [learnable("viscosity", 1.0)], observation=obs)
+    result = trainer.fit({"velocity": traj.time[0]}, {"velocity": traj.time[1:]}, progress=False)
+    assert result.status == "converged" and trainer.params["viscosity"] == pytest.approx(0.3, rel=1e-3)
 
 
 # ----------------------------------------------------------------------------- field recovery

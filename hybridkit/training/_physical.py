@@ -57,7 +57,7 @@ class PhysicalConfig:
     reg_weight: float = 0.0  # weight of the regulariser, in units of the data loss
     on_failure: str = "raise"  # diverged / not converged: "raise" FitError or "warn" and go on
     max_samples: int | None = None  # data items per fit (evenly spaced if indexable); None: all
-    clamp_to_stable: bool = True  # lower the upper bound to the model's stability limit
+    clamp_to_stable: bool = True  # lower non-negative parameters' upper bound to the stability limit
 
     def __post_init__(self):
         if int(self.num_predict_steps) < 1:
@@ -236,10 +236,8 @@ class PhysicalTrainer(AbstractTrainer):
             weights = weights.weights(self.model.grid, self.config.num_predict_steps)
         values = dict(self._values) if params is None else {k: np.asarray(v) for k, v in params.items()}
         tensors = {p.name: p.tensor(self.model, values[p.name]) for p in self.learnables}
-        fit = _Fit.__new__(_Fit)  # only the loss: no transforms, bookkeeping or progress bar
-        fit.t, fit.cfg, fit.model, fit.init, fit.tgt, fit.weights = self, self.config, self.model, init, tgt, weights
-        fit.counts = None if weights is None else {k: observed_count(weights, v.shape) for k, v in tgt.items()}
-        return _float(fit.losses(tensors)[0])
+        counts = None if weights is None else {k: observed_count(weights, v.shape) for k, v in tgt.items()}
+        return _float(rollout_misfit(self.model, init, tgt, tensors, weights, counts))
 
     @property
     def last_result(self) -> FitResult | None:
@@ -428,12 +426,13 @@ class _Fit:
     # -------------------------------------------------------------- pieces
     def _transform(self, p: LearnableParam) -> _BoundedTransform:
         lo, hi = p.bounds
-        if self.cfg.clamp_to_stable and p.transform == "log" and p.kind != "vector":
+        if self.cfg.clamp_to_stable and lo >= 0 and p.kind != "vector":  # larger = less stable
             hi = self._stable_upper(p, lo, hi)
         return _BoundedTransform(lo, hi, p.transform == "log")
 
     def _stable_upper(self, p: LearnableParam, lo: float, hi: float) -> float:
-        """Largest value in ``[lo, hi]`` the explicit scheme is stable with (bisection in log)."""
+        """Largest value in ``[lo, hi]`` the explicit scheme is stable with (bisection, in log
+        space for log parameters)."""
         others = self.t.param_tensors()
 
         def stable(v):
@@ -446,26 +445,22 @@ class _Fit:
             self.notes.append(f"{p.name!r} is unstable over its whole range {p.bounds} with "
                               f"dt={self.model.dt:g} (explicit limit); the fit will likely diverge.")
             return hi
-        a, b = np.log(lo), np.log(hi)
+        log = p.transform == "log"
+        to, back = (np.log, np.exp) if log else (float, float)
+        a, b = to(lo), to(hi)
         for _ in range(40):
             m = 0.5 * (a + b)
-            a, b = (m, b) if stable(np.exp(m)) else (a, m)
-        self.notes.append(f"upper bound of {p.name!r} lowered from {hi:.4g} to the stability limit {np.exp(a):.4g}")
-        return float(np.exp(a))
+            a, b = (m, b) if stable(back(m)) else (a, m)
+        limit = float(back(a))
+        self.notes.append(f"upper bound of {p.name!r} lowered from {hi:.4g} to the stability limit {limit:.4g}")
+        return limit
 
     def params_of(self, zs) -> dict:
         return {p.name: self.transforms[p.name].forward(z) for p, z in zip(self.t.learnables, zs)}
 
     def losses(self, params: dict):
         """(data loss, weighted regulariser) as phiml scalars."""
-        values = dict(self.init)
-        frames = {k: [] for k in self.tgt}
-        for _ in range(self.cfg.num_predict_steps):
-            values = self.model.step_values(values, params)
-            for k in frames:
-                frames[k].append(values[k])
-        pred = {k: math.stack(f, batch("time")) for k, f in frames.items()}
-        data = masked_mse(pred, self.tgt, self.weights, self.counts)
+        data = rollout_misfit(self.model, self.init, self.tgt, params, self.weights, self.counts)
         reg = 0.0
         if self.cfg.regularizer:
             for p in self.t.learnables:
@@ -612,6 +607,19 @@ class _Fit:
                          seconds=time.perf_counter() - t0, num_samples=_batch_size(self.init),
                          reg_loss=float(reg), nonfinite_evaluations=self.nonfinite, loss_history=list(self.history),
                          bounds={p.name: self._bounds_of(p) for p in self.t.learnables})
+
+
+def rollout_misfit(model: AbstractPDE, init: dict, tgt: dict, params: dict, weights, counts) -> math.Tensor:
+    """Masked MSE between ``model``'s rollout from ``init`` and the targets (``time`` frames)."""
+    values = dict(init)
+    steps = next(iter(tgt.values())).shape.get_size("time")
+    frames = {k: [] for k in tgt}
+    for _ in range(steps):
+        values = model.step_values(values, params)
+        for k in frames:
+            frames[k].append(values[k])
+    pred = {k: math.stack(f, batch("time")) for k, f in frames.items()}
+    return masked_mse(pred, tgt, weights, counts)
 
 
 # ---------------------------------------------------------------------- regularisers
