@@ -1,7 +1,9 @@
 """Command line: ``python -m hybridkit <command>``.
 
 Commands:
-    demo   generate (or reuse) the default 1D Burgers dataset and print what it holds.
+    demo       generate (or reuse) the default 1D Burgers dataset and print what it holds.
+    run        run an experiment from a YAML config (physical, synthetic, hybrid or compare mode).
+    evidence   run the evidence scenarios (configs/evidence_*.yaml) and print / write the table.
 """
 from __future__ import annotations
 
@@ -26,8 +28,52 @@ def main(argv: Sequence[str] | None = None) -> int:
                            "when present, else built-in defaults)")
     demo.add_argument("--force", action="store_true", help="regenerate even if an up-to-date file exists")
     demo.set_defaults(run=_demo)
+
+    run = sub.add_parser("run", help="run an experiment from a YAML config")
+    run.add_argument("config", type=Path, help="YAML experiment config (see configs/)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set hybrid.alpha_synthetic=0.5 (repeatable)")
+    run.add_argument("--mode", choices=("physical", "synthetic", "hybrid", "compare"), default=None,
+                     help="override the config's mode")
+    run.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<name>)")
+    run.add_argument("--fresh", action="store_true",
+                     help="ignore checkpoints in the run directory (default: resume from them)")
+    run.set_defaults(run=_run)
+
+    ev = sub.add_parser("evidence", help="run the evidence scenarios and print the comparison table")
+    ev.add_argument("--out", type=Path, default=Path("runs") / "evidence", help="where the runs go")
+    ev.add_argument("--write-readme", action="store_true", help="replace the table in README.md")
+    ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value in every scenario (e.g. for a quick check)")
+    ev.set_defaults(run=_evidence)
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
+
+
+def _run(args) -> int:
+    from ._config import ConfigError
+    from .experiment import load_config, run_experiment
+
+    overrides = list(args.overrides) + ([f"mode={args.mode}"] if args.mode else [])
+    try:
+        cfg, _ = load_config(args.config, overrides)
+    except (ConfigError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out if args.out is not None else Path("runs") / cfg.name
+    run_experiment(cfg, out, progress=sys.stderr.isatty(), resume=not args.fresh,
+                   log=lambda m: print(m, flush=True))
+    print(f"results in {out}/ (metrics.json{', summary.md' if cfg.mode == 'compare' else ''}, plots)")
+    return 0
+
+
+def _evidence(args) -> int:
+    from .experiment._evidence import run_evidence
+
+    table = run_evidence(args.out, overrides=args.overrides, write_readme=args.write_readme,
+                         progress=sys.stderr.isatty())
+    print(table)
+    return 0
 
 
 def _demo(args) -> int:

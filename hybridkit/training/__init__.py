@@ -4,10 +4,13 @@
 * :class:`SyntheticTrainer`, :class:`SyntheticConfig` — a network trained by its rollout loss
 * :class:`PhysicalTrainer`, :class:`PhysicalConfig`, :class:`FitResult` — PDE coefficients fitted
   with ``phi.math.minimize`` (:class:`FitError` / :class:`FitWarning` when a fit fails)
+* :class:`HybridTrainer`, :class:`HybridConfig` — both trained cooperatively (HYCO)
 """
 from ._base import AbstractTrainer
+from ._hybrid import HybridConfig, HybridTrainer
 from ._physical import FitError, FitResult, FitWarning, PhysicalConfig, PhysicalTrainer
 from ._synthetic import SyntheticConfig, SyntheticTrainer
 
 __all__ = ["AbstractTrainer", "SyntheticConfig", "SyntheticTrainer"]
 __all__ += ["PhysicalTrainer", "PhysicalConfig", "FitResult", "FitError", "FitWarning"]
+__all__ += ["HybridTrainer", "HybridConfig"]

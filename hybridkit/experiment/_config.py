@@ -1,0 +1,157 @@
+"""Experiment configs: YAML read as data, checked against small dataclasses, overridable."""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .._config import ConfigError, from_dict
+from ..training._hybrid import HybridConfig
+
+MODES = ("physical", "synthetic", "hybrid", "compare")
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """The system and what is observed of it."""
+
+    pde: str = "Burgers"  # physical model name (hybridkit.models.ModelRegistry)
+    # grid (resolution, domain_size, boundary), dt and the TRUE coefficients; a field coefficient
+    # may be an expression of x, y, L (= Lx), Lx, Ly, e.g. "0.1 + 0.9 * sin(pi * x / L)**2"
+    pde_params: dict = field(default_factory=lambda: {"resolution": [64], "domain_size": [100.0], "dt": 0.1,
+                                                       "viscosity": 0.5})
+    num_train: int = 8  # observed simulations (training data)
+    num_test: int = 8  # held-out simulations (evaluation only, never observed)
+    num_frames: int = 21  # frames per simulation, the initial state included
+    noise: float = 0.0  # noise on the observed data, relative to their std (0.05 = 5 %)
+    observed_region: list | None = None  # [[low, high], ...] per axis: where data exist; None: everywhere
+    observed_every: int | None = None  # observe every k-th target frame of a window; None: all
+    seed: int = 0  # initial states of the simulations (train and test) and the noise
+
+    def __post_init__(self):
+        for name in ("num_train", "num_test"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)}.")
+        if int(self.num_frames) < 2:
+            raise ValueError(f"Expected num_frames >= 2, got {self.num_frames}.")
+        if not 0 <= float(self.noise) < 10:
+            raise ValueError(f"Expected 0 <= noise < 10 (relative), got {self.noise}.")
+
+
+@dataclass(frozen=True)
+class SyntheticSection:
+    """The network and its trainer."""
+
+    model: str = "UNet"  # network name (hybridkit.models.ModelRegistry)
+    model_params: dict = field(default_factory=dict)  # its options; channels and ndim come from the data
+    trainer_params: dict = field(default_factory=dict)  # SyntheticConfig keys
+    epochs: int = 40  # synthetic-only mode (compare mode: warm-up + cycles x synthetic_epochs)
+    batch_size: int = 16  # windows per batch
+    init_seed: int = 0  # seeds the network's initial weights
+
+
+@dataclass(frozen=True)
+class PhysicalSection:
+    """The learnable coefficients and the fit."""
+
+    initial: dict = field(default_factory=lambda: {"viscosity": 2.5})  # name -> initial guess (number or expression)
+    bounds: dict = field(default_factory=dict)  # name -> [low, high]; default: the model's valid range
+    trainer_params: dict = field(default_factory=dict)  # PhysicalConfig keys
+    epochs: int = 1  # physical-only mode: fits (compare mode: cycles x physical_epochs)
+
+
+@dataclass(frozen=True)
+class EvaluateSection:
+    """How the models are judged on the held-out simulations."""
+
+    steps: int = 10  # rollout steps from frame 0 of each held-out simulation
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: ``python -m hybridkit run CONFIG.yaml``."""
+
+    name: str = "experiment"  # run name (results go to runs/<name>/ unless --out)
+    description: str = ""  # one line for tables and logs
+    mode: str = "hybrid"  # "physical", "synthetic", "hybrid", or "compare" (all three on the same data)
+    cycles: int = 3  # hybrid cycles
+    data: DataSection = field(default_factory=DataSection)
+    synthetic: SyntheticSection = field(default_factory=SyntheticSection)
+    physical: PhysicalSection = field(default_factory=PhysicalSection)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
+    evaluate: EvaluateSection = field(default_factory=EvaluateSection)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"Expected mode in {MODES}, got {self.mode!r}.")
+        if int(self.cycles) < 0:
+            raise ValueError(f"Expected cycles >= 0, got {self.cycles}.")
+
+
+_SECTIONS = {"data": DataSection, "synthetic": SyntheticSection, "physical": PhysicalSection,
+             "hybrid": HybridConfig, "evaluate": EvaluateSection}
+
+
+def experiment_config(doc: Mapping[str, Any] | ExperimentConfig | None) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from a plain dict (unknown keys anywhere are errors)."""
+    if isinstance(doc, ExperimentConfig):
+        return doc
+    doc = dict(doc or {})
+    top = {k: v for k, v in doc.items() if k not in _SECTIONS}
+    sections = {k: from_dict(cls, doc.get(k), where=k) for k, cls in _SECTIONS.items()}
+    return from_dict(ExperimentConfig, {**top, **sections}, where="experiment config")
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[ExperimentConfig, dict]:
+    """Read a YAML experiment config (``yaml.safe_load``: data only) and apply overrides.
+
+    Args:
+        path: the YAML file.
+        overrides: ``"section.key=value"`` strings; the value is parsed as YAML
+            (``hybrid.alpha_synthetic=0.5``, ``data.observed_region=[[0, 50]]``).
+
+    Returns:
+        ``(config, plain dict)``: the dict is what gets stored with the results.
+
+    Raises:
+        ConfigError: the file is not valid YAML or not a mapping, an override is malformed, or
+            a key is unknown.
+    """
+    try:
+        with open(path) as fh:
+            doc = yaml.safe_load(fh)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"Expected a mapping at the top of {path}, got {type(doc).__name__}.")
+    doc = apply_overrides(doc, overrides)
+    return experiment_config(doc), doc
+
+
+def apply_overrides(doc: Mapping[str, Any], overrides: Sequence[str]) -> dict:
+    """A copy of ``doc`` with ``"a.b.c=value"`` overrides applied (values parsed as YAML)."""
+    doc = copy.deepcopy(dict(doc))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Expected an override as key=value (e.g. hybrid.alpha_synthetic=0.5), got {item!r}.")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"The value of override {item!r} is not valid YAML: {e}") from None
+        node = doc
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"Override {item!r}: {p!r} is not a section.")
+            node = child
+        node[parts[-1]] = value
+    return doc
