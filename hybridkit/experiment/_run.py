@@ -57,7 +57,11 @@ def build_physical_model(cfg: ExperimentConfig):
         grid = GridSpec(**grid_keys)
     except TypeError as e:
         raise ConfigError(f"data.pde_params needs resolution and domain_size: {e}") from None
-    resolved = {k: coefficient(v, grid) for k, v in params.items()}
+    # Strings are expressions only for coefficients (not e.g. boundary or on_unstable): ask a
+    # model built with the model's own defaults for those which are its parameters.
+    probe = ModelRegistry.get_physical_model(cfg.data.pde, {k: v for k, v in params.items()
+                                                            if not isinstance(v, str) or k == "boundary"})
+    resolved = {k: coefficient(v, grid) if k in probe.param_names else v for k, v in params.items()}
     return ModelRegistry.get_physical_model(cfg.data.pde, resolved)
 
 

@@ -1,0 +1,137 @@
+"""HybridTrainer: the cycle mechanics (reversion, resume, errors) and the evidence that it helps."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hybridkit import GridSpec
+from hybridkit.data import CacheManager, DataManager, HybridDataset, generate_dataset
+from hybridkit.experiment import experiment_config, prepare_data, run_experiment
+from hybridkit.models import UNet
+from hybridkit.physics import Burgers, learnable
+from hybridkit.training import HybridConfig, HybridTrainer, PhysicalTrainer, SyntheticTrainer
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hy") / "real.h5"
+    model = Burgers(GridSpec((32,), (100.0,)), viscosity=0.5)
+    generate_dataset(model, path, num_sims=2, num_frames=11, seed=0, progress=False)
+    return model, HybridDataset(DataManager(path), [0, 1], ["velocity"], num_predict_steps=2)
+
+
+def _trainers(model, nu0=2.5, seed=0):
+    torch.manual_seed(seed)
+    net = UNet(in_channels=1, out_channels=1, ndim=1, features=4, levels=1)
+    s = SyntheticTrainer({"num_predict_steps": 2, "learning_rate": 3e-3}, net)
+    p = PhysicalTrainer({"num_predict_steps": 5, "on_failure": "warn"}, model, [learnable("viscosity", nu0)])
+    return s, p
+
+
+def _state(s, p):
+    return {k: v.clone() for k, v in s.model.state_dict().items()}, dict(p.params), s.epoch
+
+
+def test_resume_from_checkpoint_gives_the_uninterrupted_result(real, tmp_path):
+    model, data = real
+    cfg = HybridConfig(warmup_epochs=2, synthetic_epochs=2, physical_trajectories=3, batch_size=8, seed=1)
+    s, p = _trainers(model)
+    HybridTrainer(cfg, s, p, cache=CacheManager(tmp_path / "c1")).train(data, 2, progress=False)
+    full = _state(s, p)
+
+    s, p = _trainers(model)
+    HybridTrainer(cfg, s, p, cache=CacheManager(tmp_path / "c2")).train(
+        data, 1, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    # a new process: fresh objects, state only from the checkpoint folder
+    s, p = _trainers(model, seed=123)
+    resumed = HybridTrainer(cfg, s, p, cache=CacheManager(tmp_path / "c3"))
+    assert resumed.load_checkpoint(tmp_path / "ckpt") and resumed.cycle == 1
+    resumed.train(data, 1, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    again = _state(s, p)
+    assert again[2] == full[2]
+    assert again[1] == full[1]
+    for k in full[0]:
+        assert torch.equal(full[0][k], again[0][k]), k
+    latest = json.loads((tmp_path / "ckpt" / "latest.json").read_text())
+    assert latest["path"] == "cycle_0002"
+
+
+def test_load_checkpoint_refuses_another_config(real, tmp_path):
+    model, data = real
+    s, p = _trainers(model)
+    cfg = HybridConfig(warmup_epochs=1, synthetic_epochs=1, physical_trajectories=2)
+    HybridTrainer(cfg, s, p).train(data, 1, progress=False, checkpoint_dir=tmp_path)
+    s, p = _trainers(model)
+    other = HybridTrainer(HybridConfig(warmup_epochs=1, synthetic_epochs=3, physical_trajectories=2), s, p)
+    with pytest.raises(ValueError, match="another hybrid config"):
+        other.load_checkpoint(tmp_path)
+    assert HybridTrainer(cfg, s, p).load_checkpoint(tmp_path / "nothing-here") is False
+
+
+def test_worse_synthetic_update_is_reverted_to_what_the_next_epoch_starts_from(real):
+    model, data = real
+    s, p = _trainers(model, nu0=8.0)  # P generates with a viscosity 16x too high
+    cfg = HybridConfig(warmup_epochs=15, synthetic_epochs=3, physical_trajectories=8, alpha_synthetic=50.0,
+                       physical_epochs=0, batch_size=8)
+    hybrid = HybridTrainer(cfg, s, p)
+    hybrid.train(data, 0, progress=False)  # warm-up only
+    before = _state(s, p)
+    opt_before = {k: v.clone() for k, v in s.optimizer.state_dict()["state"][0].items() if torch.is_tensor(v)}
+    (entry,) = hybrid.train(data, 1, progress=False)
+    assert entry["synthetic"]["reverted"], entry
+    assert entry["synthetic"]["real_loss_after"] > entry["synthetic"]["real_loss_before"]
+    after = _state(s, p)
+    assert after[2] == before[2]  # epoch counter (and so the rollout schedule) restored
+    for k in before[0]:
+        assert torch.equal(before[0][k], after[0][k])
+    opt_after = s.optimizer.state_dict()["state"][0]
+    assert all(torch.equal(opt_before[k], opt_after[k]) for k in opt_before)
+    assert np.isclose(hybrid._synthetic_real_loss(hybrid._with_weights(data)), entry["synthetic"]["real_loss_before"])
+
+
+def test_worse_physical_update_is_reverted(real, tmp_path):
+    model, data = real
+    s, p = _trainers(model, nu0=0.5)  # P starts at the truth
+    # S untrained (its residual output starts as the identity), its rollouts count everywhere with a
+    # large weight: fitting them pulls the viscosity away from the truth -> worse on the real data
+    cfg = HybridConfig(warmup_epochs=0, synthetic_epochs=0, physical_trajectories=2, alpha_physical=100.0,
+                       interaction_region="all", synthetic_trajectories=4)
+    hybrid = HybridTrainer(cfg, s, p)
+    (entry,) = hybrid.train(data, 1, progress=False)
+    assert entry["physical"]["generated_samples"] == 4
+    assert entry["physical"]["reverted"], entry
+    assert p.params["viscosity"] == pytest.approx(0.5)
+    assert p.last_result.params["viscosity"] != pytest.approx(0.5, rel=1e-2)
+
+
+def test_generated_trajectory_shorter_than_window_is_an_error(real):
+    model, data = real
+    s, p = _trainers(model)
+    hybrid = HybridTrainer(HybridConfig(warmup_epochs=0, physical_frames=2, physical_trajectories=2), s, p)
+    with pytest.raises(ValueError, match="physical_frames"):
+        hybrid.train(data, 1, progress=False)
+
+
+def test_hybrid_network_beats_synthetic_only_with_two_trajectories(tmp_path, monkeypatch):
+    """Scenario (b) at small size: with two observed trajectories the physical model recovers the
+    viscosity, and its rollouts from fresh initial states make the network generalise better."""
+    monkeypatch.setenv("HYBRIDKIT_DATA", str(tmp_path / "data"))
+    cfg = experiment_config({
+        "mode": "compare", "cycles": 2,
+        "data": {"pde": "Burgers", "pde_params": {"resolution": [32], "domain_size": [100.0], "dt": 0.2,
+                                                  "viscosity": 0.5},
+                 "num_train": 2, "num_test": 6, "num_frames": 11},
+        "synthetic": {"model": "UNet", "model_params": {"features": 8, "levels": 1},
+                      "trainer_params": {"learning_rate": 3e-3, "num_predict_steps": 1}, "batch_size": 8},
+        "physical": {"initial": {"viscosity": 2.5}, "trainer_params": {"num_predict_steps": 5}},
+        "hybrid": {"warmup_epochs": 10, "synthetic_epochs": 5, "physical_trajectories": 12, "batch_size": 8},
+        "evaluate": {"steps": 5},
+    })
+    result = run_experiment(cfg, tmp_path / "run", progress=False, log=lambda m: None)
+    m = result["modes"]
+    synthetic_only = m["synthetic"]["synthetic_rollout_error"][-1]
+    hybrid = m["hybrid"]["synthetic_rollout_error"][-1]
+    print(f"5-step rollout error: synthetic only {synthetic_only:.3g}, hybrid {hybrid:.3g}")
+    assert m["hybrid"]["param_error"]["viscosity"] < 1e-3
+    assert hybrid < 0.7 * synthetic_only
