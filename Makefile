@@ -1,6 +1,7 @@
 # make demo   generate the default dataset and show what it holds (the README's main job)
 # make test   run the whole test suite (what .ci/run calls)
 # make lab    open JupyterLab on notebooks/
+# make evidence  rerun the hybrid vs baselines evidence table (writes it into README.md)
 #
 # Overrides: make TORCH_SPEC="torch==2.13.0+cu128" PIP_ARGS="--index-url ..."   (CUDA)
 #            make VENV=/path/to/venv
@@ -12,7 +13,7 @@ PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hybridkit-installed
 
-.PHONY: demo test lab venv clean
+.PHONY: demo test lab evidence venv clean
 
 venv: $(STAMP)
 
@@ -36,6 +37,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+evidence: $(STAMP)
+	$(PY) -m hybridkit evidence --write-readme
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
