@@ -37,7 +37,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | T | None, *, where: str = 
         raise ConfigError(f"Unknown key(s) in {where}: {hint}. Known keys: {known}.")
     try:
         return cls(**dict(data))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: int(.inf) from YAML
         raise ConfigError(f"Invalid {where}: {e}") from e
 
 

@@ -3,7 +3,9 @@
 Only numbers, the names passed in, the constants ``pi`` and ``e``, arithmetic
 (``+ - * / // % **``, unary ``+ -``) and the functions in :data:`FUNCTIONS` are allowed. The text
 is parsed with :mod:`ast` and walked node by node: nothing is ever handed to ``eval``, so an
-expression cannot import, call methods, read attributes or index.
+expression cannot import, call methods, read attributes or index. Numbers are float64, so no
+expression can build a huge integer (``((9**64)**64)**64`` is ``inf``, not a minutes-long
+computation), and every failure, numeric ones included, is an :class:`ExpressionError`.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ FUNCTIONS = {
     "tanh": np.tanh, "abs": np.abs, "minimum": np.minimum, "maximum": np.maximum,
     "where": np.where, "heaviside": lambda v: np.heaviside(v, 0.5),
 }
+#: how many arguments each function takes (np.where with one argument returns indices, not values)
+_ARITY = {"minimum": 2, "maximum": 2, "where": 3}
 CONSTANTS = {"pi": np.pi, "e": np.e}
 _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -59,16 +63,23 @@ def evaluate(text: str, variables: Mapping[str, object] | None = None):
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"Invalid expression {text!r}: {exc.msg}.") from None
-    with np.errstate(all="ignore"):
-        return _walk(tree.body, names, text)
+    try:
+        with np.errstate(all="ignore"):
+            return _walk(tree.body, names, text)
+    except ExpressionError:
+        raise
+    except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:
+        # e.g. shapes that do not broadcast, a literal too large for a float, nesting too deep
+        raise ExpressionError(f"Cannot evaluate {text!r}: {exc}.") from None
 
 
 def _walk(node, names, text):
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
+        return np.float64(node.value)  # float: an int power tower would compute for hours
     if isinstance(node, ast.Name):
         if node.id in names:
-            return names[node.id]
+            value = names[node.id]
+            return np.float64(value) if type(value) is int else value
         raise ExpressionError(
             f"Unknown name {node.id!r} in {text!r}. Allowed names: {sorted(names)}; "
             f"functions: {sorted(FUNCTIONS)}."
@@ -83,12 +94,17 @@ def _walk(node, names, text):
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
         left = _walk(node.left, names, text)
         right = _walk(node.comparators[0], names, text)
-        return _COMPARE[type(node.ops[0])](left, right).astype(float)
+        return np.asarray(_COMPARE[type(node.ops[0])](left, right), dtype=np.float64)[()]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         fn = FUNCTIONS.get(node.func.id)
         if fn is None:
             raise ExpressionError(
                 f"Unknown function {node.func.id!r} in {text!r}. Allowed: {sorted(FUNCTIONS)}."
+            )
+        arity = _ARITY.get(node.func.id, 1)
+        if len(node.args) != arity:
+            raise ExpressionError(
+                f"{node.func.id}() takes {arity} argument(s), got {len(node.args)} in {text!r}."
             )
         return fn(*[_walk(a, names, text) for a in node.args])
     raise ExpressionError(

@@ -35,10 +35,10 @@ class GridSpec:
                 f"Expected 1 to 3 axes with at least 4 cells each, got resolution={self.resolution}. "
                 "Fix: pass e.g. resolution=(64,) or (32, 32)."
             )
-        if len(size) != len(res) or any(s <= 0 for s in size):
+        if len(size) != len(res) or not all(0 < s < float("inf") for s in size):
             raise ValueError(
-                f"Expected one positive domain size per axis ({len(res)}), got "
-                f"domain_size={self.domain_size}."
+                f"Expected one positive, finite domain size per axis ({len(res)}), got "
+                f"domain_size={self.domain_size}. Fix: e.g. domain_size=(100.0,)."
             )
         if self.boundary not in BOUNDARIES:
             raise ValueError(
