@@ -24,7 +24,7 @@ File format (``format="hybridkit-dataset"``, ``format_version=1``), one HDF5 fil
     float32 ``(sims, time, *space)`` for a scalar field, ``(sims, time, *space, vector)`` for a
     vector field (one component per spatial axis, in axis order ``x, y``); chunks
     ``(1, <= 16 frames, *space[, vector])`` (time split evenly) so that a training window reads
-    one or two chunks.
+    one or two chunks; each chunk carries a Fletcher-32 checksum (damaged bytes fail on reading).
     Attributes ``vector`` (bool) and ``dims`` (e.g. ``"sims,time,x"``).
 ``/params/<name>``
     float32 ``(sims, *param_shape)``: the value of each learnable parameter actually used by each

@@ -52,8 +52,8 @@ def decode_attrs(attrs: Mapping[str, Any], path: Path | str) -> dict:
     """Root attributes of an open file -> plain Python metadata; validates the format.
 
     Raises:
-        DatasetFormatError: the file lacks the hybridkit format marker, has a newer version, or
-            misses required attributes.
+        DatasetFormatError: the file lacks the hybridkit format marker, has a newer version,
+            misses required attributes, or holds attributes that are not what the writer wrote.
     """
     fmt = _plain(attrs.get("format"))
     if fmt != FORMAT:
@@ -62,7 +62,10 @@ def decode_attrs(attrs: Mapping[str, Any], path: Path | str) -> dict:
             f"format={fmt!r} in {path}. Fix: create the file with "
             "hybridkit.data.generate_dataset(model, path, ...)."
         )
-    version = int(_plain(attrs.get("format_version", -1)))
+    try:
+        version = int(_plain(attrs.get("format_version", -1)))
+    except (TypeError, ValueError):
+        version = -1
     if version > FORMAT_VERSION or version < 1:
         raise DatasetFormatError(
             f"Expected format_version 1..{FORMAT_VERSION}, got {version} in {path}. "
@@ -78,7 +81,13 @@ def decode_attrs(attrs: Mapping[str, Any], path: Path | str) -> dict:
     for key in attrs:
         value = _plain(attrs[key])
         if key in _JSON_ATTRS:
-            value = json.loads(value)
+            try:
+                value = json.loads(value)
+            except (TypeError, ValueError) as e:
+                raise DatasetFormatError(
+                    f"Expected JSON in root attribute {key!r} of {path}, got {str(value)[:80]!r} ({e}). "
+                    "Fix: regenerate the file with hybridkit.data.generate_dataset."
+                ) from None
             if isinstance(value, list):
                 value = tuple(value)
         elif key in ("resolution", "domain_size"):

@@ -57,7 +57,8 @@ def generate_dataset(
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        FileExistsError: ``path`` exists and ``overwrite`` is False (also when another process
+            creates it while this one writes). IsADirectoryError: ``path`` is a directory.
         StabilityError: ``dt`` is beyond the model's stability limit for some initial state /
             parameter (checked before anything is written), or a rollout produced NaN / inf.
         ValueError, KeyError: bad sizes or parameters.
@@ -72,12 +73,7 @@ def generate_dataset(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"Expected an integer {name} >= {low}, got {name}={value!r}.")
     num_sims, num_frames, batch_size, seed = int(num_sims), int(num_frames), int(batch_size), int(seed)
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"Expected a new file, but {path} exists. Fix: pass overwrite=True, choose another "
-            "path, or open the existing one with DataManager(path)."
-        )
+    path = _check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     per_sim = resolve_params(model, params, num_sims, np.random.default_rng([seed, 1]))
@@ -98,7 +94,21 @@ def generate_dataset(
             for name, arr in _simulate(model, init_np, per_sim, a, b, num_frames).items():
                 dsets[name][a:b] = arr
 
-    return _write_atomically(path, meta, fill)
+    return _write_atomically(path, meta, fill, overwrite)
+
+
+def _check_target(path, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"Expected a file path for the dataset, got the directory {path}. Fix: e.g. {path / 'data.h5'}."
+        )
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"Expected a new file, but {path} exists. Fix: pass overwrite=True, choose another "
+            "path, or open the existing one with DataManager(path)."
+        )
+    return path
 
 
 def write_trajectories(
@@ -127,9 +137,7 @@ def write_trajectories(
     Raises:
         ValueError: missing fields, shapes that disagree with the model's grid, non-finite values.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"Expected a new file, but {path} exists. Fix: pass overwrite=True.")
+    path = _check_target(path, overwrite)
     missing = [k for k in model.field_names if k not in fields]
     if missing:
         raise ValueError(f"Expected trajectories for every field {list(model.field_names)}, missing {missing}.")
@@ -155,12 +163,18 @@ def write_trajectories(
         for name, ds in _create_field_datasets(f, model, num_sims, num_frames).items():
             ds[...] = arrays[name]
 
-    return _write_atomically(path, _metadata(model, num_sims, num_frames, seed, attrs), fill)
+    return _write_atomically(path, _metadata(model, num_sims, num_frames, seed, attrs), fill, overwrite)
 
 
-def _write_atomically(path: Path, meta: dict, fill) -> Path:
+def _write_atomically(path: Path, meta: dict, fill, overwrite: bool = True) -> Path:
     """Write attributes ``meta`` and whatever ``fill(h5file)`` writes to a temporary file in the
-    same directory, fsync it and rename it onto ``path``; on any failure remove it."""
+    same directory, fsync it and rename it onto ``path``; on any failure remove it.
+
+    Each writer has its own temporary name, so two processes writing the same ``path`` never
+    write into one file: with ``overwrite`` the last rename wins (both files are complete);
+    without it the file is linked into place only if ``path`` does not exist yet, so exactly one
+    writer succeeds and the other gets ``FileExistsError``.
+    """
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -169,12 +183,27 @@ def _write_atomically(path: Path, meta: dict, fill) -> Path:
             f.attrs.update(encode_attrs(meta))
             fill(f)
         _fsync(tmp)
-        os.replace(tmp, path)
+        if overwrite or not _link_new(tmp, path):
+            os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     return path
+
+
+def _link_new(tmp: Path, path: Path) -> bool:
+    """Hard-link ``tmp`` to ``path`` if ``path`` does not exist (atomic create-if-absent).
+    False where the filesystem has no hard links (the caller then renames)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f"Expected a new file, but {path} was created by another writer meanwhile. Fix: pass "
+            "overwrite=True, or open the existing one with DataManager(path)."
+        ) from None
+    except OSError:  # e.g. EPERM / ENOTSUP on filesystems without hard links
+        return False
+    return True
 
 
 def resolve_params(model: AbstractPDE, params: ParamSource | None, num_sims: int,
@@ -213,8 +242,7 @@ def resolve_params(model: AbstractPDE, params: ParamSource | None, num_sims: int
                 f"(one per simulation) or {shape} (shared), got {value.shape}. Fix: give one "
                 "value per simulation along the first axis."
             )
-        if not np.isfinite(value).all():
-            raise ValueError(f"Expected finite values for parameter {spec.name!r}, got NaN or inf.")
+        spec.check_values(value, "(per simulation)")  # finite, and >= 0 where negative is ill-posed
         out[spec.name] = np.ascontiguousarray(value)
     return out
 
@@ -272,6 +300,7 @@ def _create_field_datasets(f: h5py.File, model, num_sims: int, num_frames: int) 
         ds = group.create_dataset(
             name, shape=(num_sims, num_frames) + trailing, dtype=np.float32,
             chunks=(1, chunk_frames(num_frames)) + trailing, track_times=False,
+            fletcher32=True,  # a checksum per chunk: damaged bytes fail on reading, not train silently
         )
         ds.attrs["vector"] = np.bool_(vec)
         ds.attrs["dims"] = ",".join(("sims", "time") + grid.axes + (("vector",) if vec else ()))

@@ -27,7 +27,8 @@ class DataManager:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        DatasetFormatError: the file is not HDF5, or not a hybridkit dataset.
+        DatasetFormatError: the file is not HDF5, not a hybridkit dataset, truncated, or its
+            arrays do not have the shapes its attributes announce.
 
     Example::
 
@@ -52,14 +53,22 @@ class DataManager:
         self.hits = self.misses = 0
         f = self._file()
         self.metadata: dict = decode_attrs(f.attrs, self.path)
-        missing = [n for n in self.metadata["field_names"] if f"fields/{n}" not in f]
-        if missing:
-            raise DatasetFormatError(f"Dataset {self.path} lacks /fields/{missing[0]} listed in its attributes.")
-        self._field_shapes = {n: tuple(f[f"fields/{n}"].shape) for n in self.metadata["field_names"]}
+        try:
+            self.grid = GridSpec(self.metadata["resolution"], self.metadata["domain_size"],
+                                 self.metadata["boundary"])
+        except (TypeError, ValueError) as e:
+            raise DatasetFormatError(f"Dataset {self.path} describes an invalid grid: {e} Fix: regenerate it.") from None
+        self._field_shapes = self._check_layout(f)
         # Parameters are small (one value / vector / field per simulation): read them once.
-        self._params = {n: f[f"params/{n}"][()] for n in self.metadata["param_names"]}
-        self.grid = GridSpec(self.metadata["resolution"], self.metadata["domain_size"],
-                             self.metadata["boundary"])
+        try:
+            self._params = {n: f[f"params/{n}"][()] for n in self.metadata["param_names"]}
+        except OSError as e:  # a damaged file whose header survived
+            raise DatasetFormatError(f"Dataset {self.path}: cannot read /params ({e}). Fix: regenerate it.") from None
+        bad = [n for n, v in self._params.items() if not np.isfinite(v).all()]
+        if bad:
+            raise DatasetFormatError(
+                f"Expected finite parameters, got NaN or inf in /params/{bad[0]} of {self.path}. Fix: regenerate it."
+            )
 
     # ---------------------------------------------------------------- metadata
     @property
@@ -127,6 +136,7 @@ class DataManager:
 
         Raises:
             KeyError: unknown field. IndexError: ``sim`` or the window out of range.
+            DatasetFormatError: the stored bytes cannot be read (a damaged file).
         """
         self._check_field(field)
         sim = self._check_sims(sim)
@@ -137,9 +147,15 @@ class DataManager:
                 f"Expected 0 <= start < stop <= {n} frames of {field!r}, got start={start}, "
                 f"stop={stop}."
             )
-        traj = self._trajectory(sim, field)
-        if traj is None:  # larger than the whole cache budget: read just the window
-            return self._file()[f"fields/{field}"][sim, start:stop]
+        try:
+            traj = self._trajectory(sim, field)
+            if traj is None:  # larger than the whole cache budget: read just the window
+                return self._finite(self._file()[f"fields/{field}"][sim, start:stop], sim, field, start)
+        except OSError as e:  # h5py's read errors: a chunk past the end of a truncated file, ...
+            raise DatasetFormatError(
+                f"Cannot read simulation {sim} of {field!r} from {self.path} ({e}): the file is damaged "
+                "(truncated or overwritten). Fix: regenerate it."
+            ) from None
         return traj[start:stop].copy()
 
     def cache_info(self) -> dict:
@@ -166,12 +182,61 @@ class DataManager:
         while self._cache and self._cached_bytes + nbytes > self.cache_bytes:
             _, old = self._cache.popitem(last=False)
             self._cached_bytes -= old.nbytes
-        arr = ds[sim]
+        arr = self._finite(ds[sim], sim, field, 0)
         self._cache[key] = arr
         self._cached_bytes += arr.nbytes
         return arr
 
     # ---------------------------------------------------------------- checks
+    def _check_layout(self, f: h5py.File) -> dict[str, tuple[int, ...]]:
+        """Every array the attributes announce, with the shape they announce; ``name -> shape``.
+
+        Checked once on opening, so that a damaged or hand-edited file fails here with the
+        reason, not later with an index error deep inside a DataLoader worker.
+        """
+        meta, res = self.metadata, tuple(self.grid.resolution)
+        sims, frames = int(meta["num_sims"]), int(meta["num_frames"])
+        shapes = {}
+        for name in meta["field_names"]:
+            ds = f.get(f"fields/{name}")
+            if not isinstance(ds, h5py.Dataset):
+                raise DatasetFormatError(
+                    f"Dataset {self.path} lacks /fields/{name} listed in its attributes. Fix: regenerate it."
+                )
+            trailing = res + ((len(res),) if name in meta["vector_fields"] else ())
+            shape = tuple(ds.shape)
+            if len(shape) != 2 + len(trailing) or shape[0] != sims or shape[1] not in (frames, 1) \
+                    or shape[2:] != trailing:
+                raise DatasetFormatError(
+                    f"Expected /fields/{name} of shape ({sims}, {frames} or 1, {', '.join(map(str, trailing))}) "
+                    f"(sims, time, *space[, vector]) as the attributes of {self.path} say, got {shape}. "
+                    "Fix: regenerate the file."
+                )
+            shapes[name] = shape
+        for name, kind in zip(meta["param_names"], meta["param_kinds"]):
+            ds = f.get(f"params/{name}")
+            extra = {"scalar": (), "field": res, "vector": (len(res),)}.get(kind)
+            if not isinstance(ds, h5py.Dataset) or extra is None or tuple(ds.shape) != (sims,) + extra:
+                got = "nothing" if not isinstance(ds, h5py.Dataset) else f"shape {tuple(ds.shape)}"
+                raise DatasetFormatError(
+                    f"Expected /params/{name} ({kind}) of shape {(sims,) + (extra or ())} in {self.path}, "
+                    f"got {got}. Fix: regenerate the file."
+                )
+        return shapes
+
+    def _finite(self, arr: np.ndarray, sim: int, field: str, start: int) -> np.ndarray:
+        """``arr`` if all finite. hybridkit's writers never store NaN / inf, so one in the file
+        means the file was damaged or edited: say where, rather than train on it."""
+        finite = np.isfinite(arr)
+        if not finite.all():
+            frames = np.flatnonzero(~finite.reshape(len(arr), -1).all(axis=1)) + start
+            raise DatasetFormatError(
+                f"Expected finite values, got NaN or inf in {field!r} of simulation {sim} at frame(s) "
+                f"{frames[:8].tolist()} of {self.path}. hybridkit never writes non-finite values: the "
+                "file was damaged or edited. Fix: regenerate it, or leave this simulation out of sim_indices."
+            )
+        return arr
+
     def _check_field(self, field: str) -> str:
         if field not in self._field_shapes:
             raise KeyError(

@@ -48,6 +48,29 @@ class ParamSpec:
         """Shape of the parameter's values on ``grid``: ``()``, ``resolution`` or ``(ndim,)``."""
         return {"scalar": (), "field": tuple(grid.resolution), "vector": (grid.ndim,)}[self.kind]
 
+    def check_values(self, values, where: str = "") -> None:
+        """Refuse values no simulation can use: NaN / inf, and negative values of a coefficient
+        whose range starts at 0 or above (a negative viscosity or diffusivity is anti-diffusion:
+        the PDE is ill-posed and any explicit scheme blows up).
+
+        ``bounds`` are the range the trainer searches; values outside it but of the right sign
+        (e.g. an inviscid ``0`` for a test) stay allowed.
+
+        Raises:
+            ValueError: with what was given and the fix.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        where = f" {where}" if where else ""
+        if not np.isfinite(v).all():
+            raise ValueError(f"Expected finite values of {self.name!r}{where}, got NaN or inf. "
+                             f"Fix: pass values in its range {self.bounds}.")
+        if self.bounds[0] >= 0 and (v < 0).any():
+            raise ValueError(
+                f"Expected {self.name!r}{where} >= 0 ({self.doc or 'a diffusion coefficient'}; valid "
+                f"range {self.bounds}), got a minimum of {v.min():.4g}. A negative value makes the PDE "
+                f"ill-posed. Fix: pass values in {self.bounds}."
+            )
+
 
 class AbstractPDE(abc.ABC):
     """A PDE ``du/dt = rhs(u; params)`` on a :class:`GridSpec`, integrated with SSP-RK3.
@@ -71,8 +94,8 @@ class AbstractPDE(abc.ABC):
                  params: Mapping[str, object]):
         if not isinstance(grid, GridSpec):
             raise TypeError(f"Expected a GridSpec, got {type(grid).__name__}.")
-        if not dt > 0:
-            raise ValueError(f"Expected dt > 0, got dt={dt}.")
+        if not 0 < dt < float("inf"):
+            raise ValueError(f"Expected a finite dt > 0, got dt={dt}.")
         if int(substeps) < 1:
             raise ValueError(f"Expected substeps >= 1, got substeps={substeps}.")
         if on_unstable not in ("raise", "warn", "ignore"):
@@ -83,6 +106,10 @@ class AbstractPDE(abc.ABC):
         self.on_unstable = on_unstable
         self.jit = bool(jit)
         self.true_params = self.prepare_params(params)
+        for spec in self.param_specs:  # once, on what the user passed: steps never pay for this
+            native = self.true_params[spec.name].native(self.true_params[spec.name].shape.names)
+            values = native.detach().cpu().numpy() if isinstance(native, torch.Tensor) else native
+            spec.check_values(values, f"of {type(self).__name__}")
         self._jit_step = math.jit_compile(self._step_values) if jit else None
 
     # ---------------------------------------------------------------- hooks
