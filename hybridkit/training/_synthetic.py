@@ -15,6 +15,7 @@ from .._backend import resolve_device
 from .._config import ConfigError, from_dict, to_dict
 from ..models import rollout
 from ._base import AbstractTrainer
+from ._distributed import all_reduce_sum, barrier, ddp_rollout, is_distributed, is_rank_zero, set_epoch
 
 _CHECKPOINT_FORMAT = "hybridkit.SyntheticTrainer/1"
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -137,7 +138,12 @@ class SyntheticTrainer(AbstractTrainer):
             raise TypeError(f"Expected a torch.nn.Module as model, got {type(model).__name__}.")
         self.config = _trainer_config(config)
         self.device = resolve_device(self.config.device)
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module  # the trainer wraps the rollout itself (see _distributed.py)
         self.model = model.to(self.device)
+        # Under torchrun (a process group is initialised): the rollout wrapped in DDP, which
+        # averages the gradients over the ranks; None in a single process
+        self._ddp = ddp_rollout(self.model, self.device)
         cfg = self.config
         self.optimizer = _OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.learning_rate,
                                                     weight_decay=cfg.weight_decay)
@@ -148,6 +154,15 @@ class SyntheticTrainer(AbstractTrainer):
         self.history.update(lr=[], rollout_steps=[])
 
     # ---------------------------------------------------------------- training
+    def train(self, data_source, num_epochs: int, *, progress: bool = True) -> dict:
+        """Train ``num_epochs`` epochs on ``data_source`` (see :meth:`AbstractTrainer.train`).
+
+        Under ``torchrun`` pass a :func:`~hybridkit.training.distributed_loader`: each rank trains
+        on its share of every global batch; the progress bar shows on rank 0 only and the returned
+        losses are means over all ranks' samples (the same on every rank).
+        """
+        return super().train(data_source, num_epochs, progress=progress and is_rank_zero())
+
     def rollout_steps(self, epoch: int | None = None) -> int:
         """Rollout length of the loss at global epoch ``epoch`` (default: the next epoch)."""
         epoch = self.epoch if epoch is None else epoch
@@ -164,6 +179,7 @@ class SyntheticTrainer(AbstractTrainer):
                 "e.g. hybridkit.data.make_loader(dataset, batch_size=32) or torch DataLoader(dataset, ...)."
             )
         steps = self.rollout_steps()
+        set_epoch(data_source, self.epoch)  # a DistributedSampler's permutation depends on the epoch
         self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
         self.history["rollout_steps"].append(steps)
         self.model.train()
@@ -178,6 +194,8 @@ class SyntheticTrainer(AbstractTrainer):
             self.optimizer.step()
             total += loss.detach() * n
             count += n
+        if is_distributed():  # the epoch loss over every rank's samples
+            total, count = all_reduce_sum(total), all_reduce_sum(count)
         if not count.item() > 0:
             raise ValueError(
                 "data_source yielded no batches (or only zero weights). Fix: check that the dataset "
@@ -196,7 +214,10 @@ class SyntheticTrainer(AbstractTrainer):
             noise = torch.randn(initial[:, :c_dyn].shape, generator=self._noise, device=self.device,
                                 dtype=initial.dtype)
             initial = torch.cat([initial[:, :c_dyn] + self.config.noise_std * noise, initial[:, c_dyn:]], 1)
-        pred = rollout(self.model, initial, steps)
+        if self._ddp is not None and torch.is_grad_enabled():
+            pred = self._ddp(initial, steps)  # gradients are averaged over the ranks in backward
+        else:
+            pred = rollout(self.model, initial, steps)
         err2 = (pred - targets[:, :steps]).pow(2)
         if weight is None:
             per_sample = err2.flatten(1).mean(1)
@@ -239,9 +260,17 @@ class SyntheticTrainer(AbstractTrainer):
         """Write model, optimizer, scheduler, epoch counter, history and noise-generator state.
 
         The file is written to a temporary name next to ``path`` and renamed (atomic: a reader never
-        sees half a checkpoint). Returns the path written.
+        sees half a checkpoint). Returns the path written. Under ``torchrun`` rank 0 writes (the
+        plain module's weights, loadable without DDP) and every rank waits until it has.
         """
         path = Path(path)
+        if is_rank_zero():
+            self._write_checkpoint(path)
+        barrier()
+        return path
+
+    def _write_checkpoint(self, path: Path) -> None:
+        """The write itself, in this process, without waiting for other ranks."""
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "format": _CHECKPOINT_FORMAT,
@@ -265,7 +294,6 @@ class SyntheticTrainer(AbstractTrainer):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return path
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer and its model;
