@@ -82,7 +82,7 @@ class HybridDataset(Dataset):
             )
         self.static_fields, self.dynamic_fields = self._split(dynamic_fields, static_fields)
         self.num_frames = self._check_num_frames(num_frames)
-        if isinstance(num_predict_steps, bool) or int(num_predict_steps) != num_predict_steps or num_predict_steps < 1:
+        if _as_int(num_predict_steps) is None or num_predict_steps < 1:
             raise ValueError(
                 f"Expected num_predict_steps >= 1 (an integer), got {num_predict_steps!r}. "
                 "Fix: use 1 for one-step training, more for rollout training."
@@ -214,7 +214,7 @@ class HybridDataset(Dataset):
         total = self.data_manager.num_frames
         if num_frames is None:
             return total
-        if isinstance(num_frames, bool) or int(num_frames) != num_frames or not 2 <= num_frames <= total:
+        if _as_int(num_frames) is None or not 2 <= num_frames <= total:
             raise ValueError(
                 f"Expected num_frames in 2..{total} (the dataset's frames per simulation), got "
                 f"{num_frames!r}. Fix: pass None to use all frames."
@@ -228,10 +228,26 @@ class HybridDataset(Dataset):
                 f"static {list(self.static_fields)}, {'fields' if self.return_fields else 'tensors'})")
 
 
+def _as_int(value) -> int | None:
+    """``value`` as an int if it is an integral number (``3``, ``3.0``, numpy ints), else None
+    (bools, strings, NaN, inf and ``2.5`` included)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    if not np.isfinite(value) or int(value) != value:
+        return None
+    return int(value)
+
+
 def _names(names, label: str) -> tuple[str, ...]:
     if isinstance(names, str):
         raise TypeError(f"Expected a list of names for {label}, got the string {names!r}. Fix: [{names!r}].")
-    return tuple(names)
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise TypeError(f"Expected a list of names for {label}, got {names!r}.") from None
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"Expected names (strings) in {label}, got {list(names)!r}. Fix: e.g. ['velocity'].")
+    return names
 
 
 def _check_sims(sim_indices, num_sims: int) -> np.ndarray:
