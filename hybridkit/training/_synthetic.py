@@ -1,8 +1,11 @@
 """``SyntheticTrainer``: trains a network to step a PDE forward, by an autoregressive rollout loss."""
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +23,23 @@ from ._distributed import all_reduce_sum, barrier, ddp_rollout, is_distributed, 
 _CHECKPOINT_FORMAT = "hybridkit.SyntheticTrainer/1"
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 _LR_SCHEDULES = ("constant", "exponential", "step", "cosine")
+_ON_NAN = ("raise", "rollback")
+_CHECKPOINT_KEYS = ("model_class", "model_config", "model_state", "optimizer_state", "scheduler_state",
+                    "epoch", "history", "noise_state", "trainer_config")
+
+
+class CheckpointError(ValueError):
+    """A file is not a checkpoint this trainer can load (damaged, foreign, another model, or
+    holding Python objects that loading would have to execute); the message says why and the fix."""
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss (``on_nan="raise"``, or rollbacks exhausted). The
+    trainer is back at the state of the start of the failed epoch."""
+
+
+class DivergenceWarning(RuntimeWarning):
+    """An epoch with a non-finite loss was rolled back and is retried with a lower learning rate."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,13 @@ class SyntheticConfig:
     noise_std: float = 0.0
     seed: int = 0  # seeds the noise generator (the model's initial weights are seeded by the caller)
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
+    # a non-finite loss in an epoch (divergence): "raise" DivergenceError, or "rollback": restore
+    # the state of the epoch's start, multiply the learning rate by nan_lr_factor and retry the
+    # epoch (at most nan_retries times, a DivergenceWarning each time). Either way the trainer is
+    # left at the last good state; NaN / inf in the data is a ValueError, never retried.
+    on_nan: str = "raise"
+    nan_lr_factor: float = 0.5  # learning-rate factor per rollback, in (0, 1)
+    nan_retries: int = 3  # rollbacks per epoch before giving up with DivergenceError
     epochs: int | None = None  # read by the caller, not by the trainer
     batch_size: int | None = None  # read by the caller (DataLoader), not by the trainer
     train_sim: list | None = None  # read by the caller (which simulations to load), not by the trainer
@@ -55,8 +82,8 @@ class SyntheticConfig:
     def __post_init__(self):
         if not self.learning_rate > 0:
             raise ValueError(f"Expected learning_rate > 0, got {self.learning_rate}.")
-        if int(self.num_predict_steps) < 1:
-            raise ValueError(f"Expected num_predict_steps >= 1, got {self.num_predict_steps}.")
+        if not _is_int(self.num_predict_steps) or self.num_predict_steps < 1:
+            raise ValueError(f"Expected an integer num_predict_steps >= 1, got {self.num_predict_steps!r}.")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"Expected optimizer in {sorted(_OPTIMIZERS)}, got {self.optimizer!r}.")
         if self.lr_schedule not in _LR_SCHEDULES:
@@ -65,7 +92,20 @@ class SyntheticConfig:
             raise ValueError(f"Expected lr_period >= 1 and lr_gamma > 0, got {self.lr_period}, {self.lr_gamma}.")
         if self.noise_std < 0 or (self.grad_clip is not None and not self.grad_clip > 0):
             raise ValueError(f"Expected noise_std >= 0 and grad_clip > 0 or None, got {self.noise_std}, {self.grad_clip}.")
+        if self.on_nan not in _ON_NAN:
+            raise ValueError(f"Expected on_nan in {_ON_NAN}, got {self.on_nan!r}.")
+        if not 0 < self.nan_lr_factor < 1 or not _is_int(self.nan_retries) or self.nan_retries < 0:
+            raise ValueError(f"Expected 0 < nan_lr_factor < 1 and an integer nan_retries >= 0, got "
+                             f"{self.nan_lr_factor}, {self.nan_retries!r}.")
         object.__setattr__(self, "rollout_schedule", _parse_schedule(self.rollout_schedule))
+
+
+def _is_int(value) -> bool:
+    """An integral number (``3``, ``3.0``), not a bool, string, NaN or ``2.5``."""
+    try:
+        return not isinstance(value, bool) and float(value) == int(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _parse_schedule(schedule) -> tuple | None:
@@ -180,13 +220,49 @@ class SyntheticTrainer(AbstractTrainer):
             )
         steps = self.rollout_steps()
         set_epoch(data_source, self.epoch)  # a DistributedSampler's permutation depends on the epoch
-        self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
+        start = self._snapshot()  # the last good state: what a non-finite epoch goes back to
+        cfg = self.config
+        for attempt in range(cfg.nan_retries + 1):
+            lr = self.optimizer.param_groups[0]["lr"]
+            loss, bad_batches = self._run_epoch(data_source, steps)
+            if loss is not None:
+                break
+            self._restore(start)
+            if bad_batches:
+                raise ValueError(
+                    f"Expected finite data, got NaN or inf in batch(es) {bad_batches[:8]} of epoch "
+                    f"{self.epoch + 1} (initial states, targets or weights). The trainer is back at the "
+                    "start of the epoch. Fix: check the dataset (np.isfinite) and leave the bad "
+                    "simulations out."
+                )
+            if cfg.on_nan == "raise" or attempt == cfg.nan_retries:
+                tried = "" if cfg.on_nan == "raise" else f" after {attempt} rollback(s)"
+                raise DivergenceError(
+                    f"The loss of epoch {self.epoch + 1} is not finite (training diverged at lr={lr:.3g}"
+                    f"{tried}). The trainer is back at the start of the epoch. Fix: lower learning_rate, "
+                    "set grad_clip, or set on_nan='rollback' to retry with a lower learning rate."
+                )
+            for group in self.optimizer.param_groups:
+                group["lr"] *= cfg.nan_lr_factor
+            warnings.warn(
+                f"Epoch {self.epoch + 1}: non-finite loss at lr={lr:.3g}; rolled back to the start of the "
+                f"epoch, retrying with lr={lr * cfg.nan_lr_factor:.3g} (rollback {attempt + 1} of "
+                f"{cfg.nan_retries}).", DivergenceWarning, stacklevel=4)
+        self.history["lr"].append(lr)
         self.history["rollout_steps"].append(steps)
+        self.scheduler.step()
+        return loss
+
+    def _run_epoch(self, data_source, steps: int) -> tuple[float | None, list[int]]:
+        """One pass over ``data_source``: ``(mean loss, [])``, or ``(None, indices of batches with
+        non-finite data)`` when the loss is not finite."""
         self.model.train()
         total = torch.zeros((), device=self.device)  # summed on the device: no sync per batch
         count = torch.zeros((), device=self.device)
+        finite = []  # per batch, whether its data are finite (looked at only when the loss is not)
         for batch in data_source:
             loss, n = self._batch_loss(batch, steps)
+            finite.append(_finite(batch))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip is not None:
@@ -201,8 +277,26 @@ class SyntheticTrainer(AbstractTrainer):
                 "data_source yielded no batches (or only zero weights). Fix: check that the dataset "
                 "is not empty (frames > num_predict_steps) and that drop_last does not drop everything."
             )
-        self.scheduler.step()
-        return float(total / count)
+        if bool(torch.isfinite(total)):
+            return float(total / count), []
+        bad = [i for i, ok in enumerate(finite) if not bool(ok)]
+        if is_distributed():  # every rank takes the same branch: data error or divergence
+            if not int(all_reduce_sum(torch.tensor(float(len(bad)), device=self.device))):
+                bad = []
+            elif not bad:
+                bad = [-1]  # another rank's batch
+        return None, bad
+
+    def _snapshot(self) -> dict:
+        """Copies of everything an epoch changes (weights, optimizer, noise generator)."""
+        return {"model": copy.deepcopy(self.model.state_dict()),
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "noise": self._noise.get_state()}
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._noise.set_state(state["noise"])
 
     def _batch_loss(self, batch, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean rollout MSE of one batch, and the batch's weight in the epoch mean."""
@@ -236,16 +330,21 @@ class SyntheticTrainer(AbstractTrainer):
     @torch.no_grad()
     def evaluate(self, data_source) -> float:
         """The training loss on ``data_source`` without updating anything (eval mode, no input
-        noise, the current rollout length): the mean over samples, weighted like in training."""
+        noise, the current rollout length): the mean over samples, weighted like in training.
+
+        A model whose predictions are not finite scores ``inf`` (so comparisons of losses stay
+        meaningful); NaN / inf in the data is a ValueError."""
         was_training = self.model.training
         self.model.eval()
         steps = self.rollout_steps()
         total = torch.zeros((), device=self.device)
         count = torch.zeros((), device=self.device)
         self._noise_off = True
+        finite = []
         try:
             for batch in data_source:
                 loss, n = self._batch_loss(batch, steps)
+                finite.append(_finite(batch))
                 total += loss * n
                 count += n
         finally:
@@ -253,7 +352,13 @@ class SyntheticTrainer(AbstractTrainer):
             self.model.train(was_training)
         if not count.item() > 0:
             raise ValueError("data_source yielded no batches (or only zero weights).")
-        return float(total / count)
+        if bool(torch.isfinite(total)):
+            return float(total / count)
+        bad = [i for i, ok in enumerate(finite) if not bool(ok)]
+        if bad:
+            raise ValueError(f"Expected finite data, got NaN or inf in batch(es) {bad[:8]}. Fix: check the "
+                             "dataset (np.isfinite) and leave the bad simulations out.")
+        return float("inf")  # a diverged model: worse than any finite loss (reversion compares)
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
@@ -299,27 +404,80 @@ class SyntheticTrainer(AbstractTrainer):
         """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer and its model;
         the next :meth:`train` continues exactly where the saved trainer stopped.
 
+        The file is read with ``torch.load(weights_only=True)``: tensors and plain data only, so a
+        crafted file cannot run code; one that holds other objects is refused. Nothing of the
+        trainer changes unless the whole checkpoint loads.
+
         Raises:
-            ValueError: the file is not such a checkpoint, or it holds another architecture or
-                optimizer / LR schedule than this trainer's.
+            FileNotFoundError: no file at ``path``.
+            CheckpointError (a ValueError): the file is damaged (e.g. truncated), not such a
+                checkpoint, holds objects other than tensors and plain data, or holds another
+                architecture or optimizer / LR schedule than this trainer's.
         """
-        ckpt = torch.load(Path(path), map_location=self.device, weights_only=True)
-        if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a SyntheticTrainer checkpoint (expected format {_CHECKPOINT_FORMAT!r}).")
+        ckpt = _read_checkpoint(Path(path), self.device)
         _check_architecture(path, ckpt, self.model)
         saved_cfg = ckpt["trainer_config"]
         for key in ("optimizer", "lr_schedule"):
-            if saved_cfg[key] != getattr(self.config, key):
-                raise ValueError(
-                    f"Checkpoint {path} was trained with {key}={saved_cfg[key]!r}, this trainer uses "
-                    f"{getattr(self.config, key)!r}. Fix: build the trainer with {key}={saved_cfg[key]!r}."
+            if saved_cfg.get(key) != getattr(self.config, key):
+                raise CheckpointError(
+                    f"Checkpoint {path} was trained with {key}={saved_cfg.get(key)!r}, this trainer uses "
+                    f"{getattr(self.config, key)!r}. Fix: build the trainer with {key}={saved_cfg.get(key)!r}."
                 )
-        self.model.load_state_dict(ckpt["model_state"])
-        self.optimizer.load_state_dict(ckpt["optimizer_state"])
-        self.scheduler.load_state_dict(ckpt["scheduler_state"])
-        self.epoch = int(ckpt["epoch"])
-        self.history = {k: list(v) for k, v in ckpt["history"].items()}
-        self._noise.set_state(ckpt["noise_state"].cpu())
+        before = (self._snapshot(), self.scheduler.state_dict(), self.epoch, self.history)
+        try:
+            self.model.load_state_dict(ckpt["model_state"])
+            self.optimizer.load_state_dict(ckpt["optimizer_state"])
+            self.scheduler.load_state_dict(ckpt["scheduler_state"])
+            self.epoch = int(ckpt["epoch"])
+            self.history = {k: list(v) for k, v in ckpt["history"].items()}
+            self._noise.set_state(ckpt["noise_state"].cpu())
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as e:
+            self._restore(before[0])
+            self.scheduler.load_state_dict(before[1])
+            self.epoch, self.history = before[2], before[3]
+            raise CheckpointError(f"Checkpoint {path} does not fit this trainer ({e}). Fix: load a file written "
+                                  "by SyntheticTrainer.save_checkpoint for this model and config.") from None
+
+
+def _read_checkpoint(path: Path, device) -> dict:
+    """The checkpoint's dict, read without executing anything, with its keys checked."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except pickle.UnpicklingError as e:
+        lines = [ln for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
+        raise CheckpointError(
+            f"Refused to load {path}: it holds Python objects other than tensors and plain data, and "
+            f"unpickling them could execute code (torch.load(weights_only=True) stopped: "
+            f"{(lines or [str(e)])[0].strip()[:200]}). Fix: load only checkpoints written by "
+            "SyntheticTrainer.save_checkpoint; never load this file with weights_only=False unless you "
+            "trust whoever made it."
+        ) from None
+    except Exception as e:  # noqa: BLE001  (torch raises many types for damaged files)
+        raise CheckpointError(
+            f"Expected a checkpoint written by SyntheticTrainer.save_checkpoint, but {path} cannot be "
+            f"read ({type(e).__name__}: {str(e)[:200]}): it is damaged (e.g. truncated) or not a torch "
+            "file. Fix: use the previous checkpoint, or start fresh."
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a SyntheticTrainer checkpoint (expected format "
+                              f"{_CHECKPOINT_FORMAT!r}). Fix: pass a file written by save_checkpoint.")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt]
+    bad = [k for k in ("model_state", "history", "trainer_config") if k not in missing and not isinstance(ckpt[k], dict)]
+    if missing or bad or not all(torch.is_tensor(v) for v in ckpt.get("model_state", {}).values()):
+        raise CheckpointError(f"{path} claims to be a SyntheticTrainer checkpoint but lacks {missing} or has "
+                              f"malformed {bad or ['model_state']}. Fix: use another checkpoint, or start fresh.")
+    return ckpt
+
+
+def _finite(batch) -> torch.Tensor | bool:
+    """Whether every tensor of a batch is finite (a 0-d bool tensor on the batch's device: no sync)."""
+    ok = True
+    for t in batch:
+        if torch.is_tensor(t) and t.is_floating_point():
+            ok = torch.isfinite(t).all() & ok
+    return ok
 
 
 def _unpack(batch, steps: int):
@@ -345,11 +503,11 @@ def _unpack(batch, steps: int):
         )
     if weight is not None:
         per_point = weight.ndim > 1 and weight.shape[0] == initial.shape[0] and weight.ndim == targets.ndim
-        if not (weight.shape == (initial.shape[0],) or per_point) or bool((weight < 0).any()):
+        if not (weight.shape == (initial.shape[0],) or per_point) or bool((~(weight >= 0)).any()):
             raise ValueError(
                 f"Expected weight of shape ({initial.shape[0]},) (per sample) or broadcasting to the "
-                f"targets {tuple(targets.shape)} (per point, e.g. (B, T, 1, *space)), all >= 0, got "
-                f"{tuple(weight.shape)}."
+                f"targets {tuple(targets.shape)} (per point, e.g. (B, T, 1, *space)), all >= 0 and not "
+                f"NaN, got {tuple(weight.shape)} with values in [{weight.min():.3g}, {weight.max():.3g}]."
             )
     return initial, targets, weight
 
@@ -380,7 +538,7 @@ def _check_architecture(path, ckpt: dict, model: nn.Module) -> None:
     if same_class and ckpt["model_config"] == _model_config(model) and mine == theirs:
         return
     diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-    raise ValueError(
+    raise CheckpointError(
         f"Checkpoint {path} holds a {ckpt['model_class']} with config {ckpt['model_config']}; this "
         f"trainer's model is a {type(model).__name__} with config {_model_config(model)} "
         f"({len(diff)} parameter(s) differ, e.g. {diff[:3]}). Fix: build the model with the "
