@@ -60,8 +60,9 @@ class PhysicalConfig:
     clamp_to_stable: bool = True  # lower non-negative parameters' upper bound to the stability limit
 
     def __post_init__(self):
-        if int(self.num_predict_steps) < 1:
-            raise ValueError(f"num_predict_steps must be >= 1, got {self.num_predict_steps}")
+        if isinstance(self.num_predict_steps, bool) or int(self.num_predict_steps) != self.num_predict_steps \
+                or int(self.num_predict_steps) < 1:
+            raise ValueError(f"num_predict_steps must be an integer >= 1, got {self.num_predict_steps!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if int(self.max_iterations) < 1:
@@ -217,7 +218,7 @@ class PhysicalTrainer(AbstractTrainer):
             if p.name not in values:
                 raise ValueError(f"Expected a value for {p.name!r}, got names {sorted(values)}.")
             v = np.asarray(values[p.name], dtype=np.float64)
-            if v.shape != p.value.shape or np.any(v < p.bounds[0]) or np.any(v > p.bounds[1]):
+            if v.shape != p.value.shape or not np.all((v >= p.bounds[0]) & (v <= p.bounds[1])):
                 raise ValueError(f"Expected {p.name!r} of shape {p.value.shape} within {p.bounds}, got "
                                  f"shape {v.shape}, range [{v.min():.4g}, {v.max():.4g}].")
             new[p.name] = v.copy()
@@ -360,6 +361,14 @@ class PhysicalTrainer(AbstractTrainer):
         if unknown or not tgt:
             raise KeyError(f"Expected targets for some of {list(self.model.field_names)}, got {list(tgt)}.")
         n = self.config.num_predict_steps
+        for label, values in (("initial state", init), ("targets", tgt)):
+            bad = [k for k, v in values.items() if not math.is_finite(v).all]
+            if bad:
+                # a NaN here would look like an unstable model ("diverged") to the fit: say what it is
+                raise ValueError(
+                    f"Expected finite data, got NaN or inf in the {label} of {bad}. Fix: check the "
+                    "dataset (np.isfinite) and leave the bad simulations out."
+                )
         for k, v in tgt.items():
             size = v.shape.get_size("time") if "time" in v.shape else None
             if size != n:
@@ -381,26 +390,39 @@ class PhysicalTrainer(AbstractTrainer):
     def load_params(self, path) -> dict:
         """Read an estimate written by :meth:`save_params` and make it current.
 
+        Files are read as data only (JSON, or ``np.load(allow_pickle=False)``): a crafted file
+        cannot run code.
+
         Raises:
-            ValueError: names, shapes or values that do not fit this trainer's parameters.
+            FileNotFoundError: no file at ``path``.
+            ValueError: a damaged or foreign file; names, shapes or values that do not fit this
+                trainer's parameters.
         """
         path = Path(path)
-        if path.suffix == ".json":
-            data = json.loads(path.read_text())
-            if data.get("format") != "hybridkit.physical_params":
-                raise ValueError(f"{path} is not a hybridkit parameter file (no format tag).")
-            loaded = {k: np.asarray(v["value"], dtype=np.float64) for k, v in data["params"].items()}
-        elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                loaded = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
-        else:
+        if path.suffix not in (".json", ".npz"):
             raise ValueError(f"Expected a .json or .npz file, got {path}.")
+        try:
+            if path.suffix == ".json":
+                data = json.loads(path.read_text())
+                if not isinstance(data, dict) or data.get("format") != "hybridkit.physical_params":
+                    raise ValueError("no format tag 'hybridkit.physical_params'")
+                loaded = {k: np.asarray(v["value"], dtype=np.float64) for k, v in data["params"].items()}
+            else:
+                with np.load(path, allow_pickle=False) as z:
+                    loaded = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as e:
+            raise ValueError(
+                f"Expected a parameter file written by PhysicalTrainer.save_params, but {path} cannot be "
+                f"read as one ({type(e).__name__}: {str(e)[:200]}). Fix: use another file or refit."
+            ) from None
         new = {}
         for p in self.learnables:
             if p.name not in loaded:
                 raise ValueError(f"{path} lacks parameter {p.name!r}; it holds {sorted(loaded)}.")
             v = loaded[p.name]
-            if v.shape != p.value.shape or np.any(v < p.bounds[0]) or np.any(v > p.bounds[1]):
+            if v.shape != p.value.shape or not np.all((v >= p.bounds[0]) & (v <= p.bounds[1])):
                 raise ValueError(f"{p.name!r} in {path}: expected shape {p.value.shape} within "
                                  f"{p.bounds}, got shape {v.shape}, range [{v.min():.4g}, {v.max():.4g}].")
             new[p.name] = v
