@@ -19,13 +19,15 @@ venv: $(STAMP)
 
 # Re-installs only when pyproject.toml changes (idempotent). uv is much faster than pip but does
 # not read pip's configuration, so the find-links location pip is configured with is passed on.
+# --compile-bytecode: uv does not write .pyc files by default, and with PYTHONDONTWRITEBYTECODE set
+# (as on these machines) every `import torch, phi` would compile from source again (~10 s).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv || true
 	@set -e; FL=$$($(PY) -m pip config get global.find-links 2>/dev/null || true); \
 	FL="$${PIP_FIND_LINKS:-$$FL}"; \
 	if $(PY) -m uv --version >/dev/null 2>&1; then \
-	  $(PY) -m uv pip install --python $(PY) $${FL:+--find-links $$FL} $(PIP_ARGS) "$(TORCH_SPEC)" -e ".[dev,notebooks]"; \
+	  $(PY) -m uv pip install --compile-bytecode --python $(PY) $${FL:+--find-links $$FL} $(PIP_ARGS) "$(TORCH_SPEC)" -e ".[dev,notebooks]"; \
 	else \
 	  $(PY) -m pip install $(PIP_ARGS) "$(TORCH_SPEC)" -e ".[dev,notebooks]"; \
 	fi
