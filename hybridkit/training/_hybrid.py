@@ -36,7 +36,7 @@ from phiml import math
 from tqdm.auto import tqdm
 
 from .._config import ConfigError, from_dict, to_dict
-from ..convert import to_field
+from ..convert import split_channels, stack_channels, to_field, to_tensor
 from ..data._augmented import AugmentedDataset
 from ..data._cache import CacheManager, cache_key
 from ..data._dataset import HybridDataset
@@ -47,7 +47,7 @@ from ..data._observation import ObservationMask
 from ..models import rollout
 from ._distributed import barrier, broadcast_json, distributed_loader, is_distributed, is_rank_zero
 from ._physical import PhysicalTrainer
-from ._synthetic import SyntheticTrainer
+from ._synthetic import CheckpointError, SyntheticTrainer
 
 __all__ = ["HybridConfig", "HybridTrainer"]
 
@@ -330,8 +330,6 @@ class HybridTrainer:
             starts.append({k: v.values for k, v in fresh.items()})
         start = {k: math.concat([s[k] for s in starts], "batch") for k in real_init}
         names, vec, ndim = self.model.field_names, self.model.vector_fields, self.model.grid.ndim
-        from ..convert import split_channels, stack_channels, to_tensor
-
         x = stack_channels({k: to_tensor(start[k], ["batch"]) for k in names}, names, vec, ndim)
         net = self.synthetic.model
         was_training = net.training
@@ -416,28 +414,38 @@ class HybridTrainer:
             silently: the caller decides to resume).
 
         Raises:
-            ValueError: the folder holds something that is not a hybridkit checkpoint, or one
-                made with another hybrid config.
+            CheckpointError (a ValueError): the folder holds something that is not a complete
+                hybridkit checkpoint (damaged, foreign, a pointer leading outside ``directory``),
+                or one made with another hybrid config or model. Nothing is loaded then.
         """
         root = Path(directory)
         pointer = root / "latest.json"
         if not pointer.exists():
             return False
-        latest = json.loads(pointer.read_text())
+        latest = _read_json(pointer)
         name = latest.get("path", "")
-        if latest.get("format") != _CHECKPOINT_FORMAT or not name.startswith("cycle_") or "/" in name:
-            raise ValueError(f"{pointer} is not a HybridTrainer checkpoint pointer.")
+        if (latest.get("format") != _CHECKPOINT_FORMAT or not isinstance(name, str)
+                or not name.startswith("cycle_") or Path(name).name != name or name in (".", "..")):
+            raise CheckpointError(f"{pointer} is not a HybridTrainer checkpoint pointer (format "
+                                  f"{_CHECKPOINT_FORMAT!r}, path cycle_NNNN inside {root}). Fix: remove it "
+                                  "to start fresh, or point it at a complete cycle folder.")
         folder = root / name
-        state = json.loads((folder / "hybrid.json").read_text())
-        if state.get("format") != _CHECKPOINT_FORMAT:
-            raise ValueError(f"{folder} is not a HybridTrainer checkpoint.")
+        state = _read_json(folder / "hybrid.json")
+        keys = ("cycle", "warmed_up", "history", "config")
+        if state.get("format") != _CHECKPOINT_FORMAT or any(k not in state for k in keys):
+            raise CheckpointError(f"{folder} is not a complete HybridTrainer checkpoint (needs {list(keys)}).")
         if state["config"] != to_dict(self.config):
             diff = {k: (v, getattr(self.config, k)) for k, v in state["config"].items()
                     if getattr(self.config, k, None) != v}
             raise ValueError(f"Checkpoint {folder} was made with another hybrid config (saved, now): "
                              f"{diff}. Fix: resume with the same config or start a new run directory.")
-        self.synthetic.load_checkpoint(folder / "synthetic.pt")
-        self.physical.load_params(folder / "physical.npz")
+        before = self._synthetic_state()
+        self.synthetic.load_checkpoint(folder / "synthetic.pt")  # loads all or nothing
+        try:
+            self.physical.load_params(folder / "physical.npz")
+        except (OSError, ValueError) as e:
+            self._restore_synthetic(before)  # both models or neither
+            raise CheckpointError(f"Cannot resume from {folder}: {e}") from None
         self.cycle = int(state["cycle"])
         self.warmed_up = bool(state["warmed_up"])
         self.history = list(state["history"])
@@ -492,6 +500,18 @@ def _real_part(init: dict, tgt: dict, n_real: int):
 
 def _jsonable(params: dict) -> dict:
     return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()) for k, v in params.items()}
+
+
+def _read_json(path: Path) -> dict:
+    """A checkpoint's JSON file as a dict; a missing, damaged or foreign one is a CheckpointError."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"Cannot read the checkpoint file {path} ({type(e).__name__}: {e}). Fix: remove "
+                              "the checkpoint folder to start fresh, or restore it from a copy.") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"Expected a JSON object in {path}, got {type(doc).__name__}.")
+    return doc
 
 
 def _atomic_text(path: Path, text: str) -> None:
