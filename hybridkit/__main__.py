@@ -61,10 +61,27 @@ def _run(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out if args.out is not None else Path("runs") / cfg.name
-    run_experiment(cfg, out, progress=sys.stderr.isatty(), resume=not args.fresh,
-                   log=lambda m: print(m, flush=True))
+    try:
+        run_experiment(cfg, out, progress=sys.stderr.isatty(), resume=not args.fresh,
+                       log=lambda m: print(m, flush=True))
+    except _user_errors() as e:  # a bad value found once the run starts: the message, no traceback
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     print(f"results in {out}/ (metrics.json{', summary.md' if cfg.mode == 'compare' else ''}, plots)")
     return 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the config or a file is wrong" (each message says the fix), as opposed
+    to a bug, which keeps its traceback."""
+    from ._config import ConfigError
+    from ._expr import ExpressionError
+    from .data import DatasetFormatError
+    from .physics import StabilityError
+    from .training import CheckpointError, DivergenceError, FitError
+
+    return (ConfigError, ExpressionError, DatasetFormatError, StabilityError, CheckpointError,
+            DivergenceError, FitError)
 
 
 def _evidence(args) -> int:

@@ -74,7 +74,7 @@ class EvaluateSection:
 class ExperimentConfig:
     """One experiment: ``python -m hybridkit run CONFIG.yaml``."""
 
-    name: str = "experiment"  # run name (results go to runs/<name>/ unless --out)
+    name: str = "experiment"  # run name: a plain folder name (results go to runs/<name>/ unless --out)
     description: str = ""  # one line for tables and logs
     mode: str = "hybrid"  # "physical", "synthetic", "hybrid", or "compare" (all three on the same data)
     cycles: int = 3  # hybrid cycles
@@ -85,6 +85,14 @@ class ExperimentConfig:
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
 
     def __post_init__(self):
+        # the name becomes a folder under runs/: it must not lead anywhere else
+        if (not isinstance(self.name, str) or not self.name or self.name in (".", "..")
+                or "/" in self.name or "\\" in self.name or "\0" in self.name):
+            raise ValueError(
+                f"Expected name to be a plain folder name (no '/', '\\' or '..'; results go to "
+                f"runs/<name>/), got {self.name!r}. Fix: e.g. name: burgers_run1; choose the folder "
+                "itself with --out."
+            )
         if self.mode not in MODES:
             raise ValueError(f"Expected mode in {MODES}, got {self.mode!r}.")
         if int(self.cycles) < 0:
@@ -117,14 +125,16 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple
         ``(config, plain dict)``: the dict is what gets stored with the results.
 
     Raises:
-        ConfigError: the file is not valid YAML or not a mapping, an override is malformed, or
-            a key is unknown.
+        FileNotFoundError: no file at ``path``.
+        ConfigError: the file is not valid YAML (or not text) or not a mapping, an override is
+            malformed, or a key is unknown.
     """
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             doc = yaml.safe_load(fh)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}. Fix: a UTF-8 text file in YAML syntax, "
+                          "see configs/*.yaml.") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, Mapping):

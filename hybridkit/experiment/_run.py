@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -196,15 +197,24 @@ def _run_physical(cfg, data, run_dir, *, progress, resume, log) -> dict:
     real_p = real_dataset(cfg, data, steps, fields=True)
     epochs = cfg.physical.epochs if cfg.mode != "compare" else cfg.cycles * cfg.hybrid.physical_epochs
     params_file = run_dir / "physical.npz"
-    statuses = []
-    if resume and params_file.exists():
+    # after every fit: the estimate, the fits done and their statuses, in one file replaced
+    # atomically, so that a killed run resumes after its last completed fit
+    progress_file = run_dir / "physical_progress.json"
+    statuses, done = [], 0
+    if resume and progress_file.exists():
+        state = json.loads(progress_file.read_text())
+        physical.set_params(state["params"])
+        statuses, done = list(state["statuses"]), int(state["epochs_done"])
+        log(f"[physical] resuming from {progress_file} after fit {done}")
+    elif resume and params_file.exists():  # a finished run of an earlier version
         physical.load_params(params_file)
         log(f"[physical] resuming from {params_file}")
-    else:
-        for _ in range(max(epochs, 1)):
-            run = physical.train(real_p, 1, progress=progress)
-            statuses += [r.status for r in run["results"]]
-        physical.save_params(params_file)
+        done = max(epochs, 1)
+    for epoch in range(done, max(epochs, 1)):
+        run = physical.train(real_p, 1, progress=progress)
+        statuses += [r.status for r in run["results"]]
+        _write_json(progress_file, {"epochs_done": epoch + 1, "statuses": statuses, "params": physical.params})
+    physical.save_params(params_file)
     return {**evaluate_run(cfg, data, physical_params=physical.params), "fit_status": statuses}
 
 
@@ -363,6 +373,14 @@ def _plain(value):
 
 
 def _write_json(path: Path, doc) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_plain(doc), indent=1))
-    os.replace(tmp, path)
+    """Write ``doc`` as JSON atomically: a unique temporary name (two processes never share one),
+    flushed to disk, then renamed over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(_plain(doc), indent=1))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
