@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -412,7 +413,7 @@ class PhysicalTrainer(AbstractTrainer):
                     loaded = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(
                 f"Expected a parameter file written by PhysicalTrainer.save_params, but {path} cannot be "
                 f"read as one ({type(e).__name__}: {str(e)[:200]}). Fix: use another file or refit."

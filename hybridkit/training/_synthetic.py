@@ -446,20 +446,20 @@ def _read_checkpoint(path: Path, device) -> dict:
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except pickle.UnpicklingError as e:
-        lines = [ln for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln]
+        # the weights-only unpickler names a blocked GLOBAL when the file wants to build objects;
+        # other unpickling errors (bad opcodes) are just damaged bytes
+        lines = [ln for ln in str(e).splitlines() if "GLOBAL" in ln]
+        if not lines:
+            raise CheckpointError(_damaged(path, e)) from None
         raise CheckpointError(
             f"Refused to load {path}: it holds Python objects other than tensors and plain data, and "
             f"unpickling them could execute code (torch.load(weights_only=True) stopped: "
-            f"{(lines or [str(e)])[0].strip()[:200]}). Fix: load only checkpoints written by "
+            f"{lines[0].strip()[:200]}). Fix: load only checkpoints written by "
             "SyntheticTrainer.save_checkpoint; never load this file with weights_only=False unless you "
             "trust whoever made it."
         ) from None
     except Exception as e:  # noqa: BLE001  (torch raises many types for damaged files)
-        raise CheckpointError(
-            f"Expected a checkpoint written by SyntheticTrainer.save_checkpoint, but {path} cannot be "
-            f"read ({type(e).__name__}: {str(e)[:200]}): it is damaged (e.g. truncated) or not a torch "
-            "file. Fix: use the previous checkpoint, or start fresh."
-        ) from None
+        raise CheckpointError(_damaged(path, e)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a SyntheticTrainer checkpoint (expected format "
                               f"{_CHECKPOINT_FORMAT!r}). Fix: pass a file written by save_checkpoint.")
@@ -469,6 +469,12 @@ def _read_checkpoint(path: Path, device) -> dict:
         raise CheckpointError(f"{path} claims to be a SyntheticTrainer checkpoint but lacks {missing} or has "
                               f"malformed {bad or ['model_state']}. Fix: use another checkpoint, or start fresh.")
     return ckpt
+
+
+def _damaged(path: Path, e: Exception) -> str:
+    return (f"Expected a checkpoint written by SyntheticTrainer.save_checkpoint, but {path} cannot be "
+            f"read ({type(e).__name__}: {str(e)[:200]}): it is damaged (e.g. truncated) or not a torch "
+            "file. Fix: use the previous checkpoint, or start fresh.")
 
 
 def _finite(batch) -> torch.Tensor | bool:
