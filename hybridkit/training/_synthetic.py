@@ -454,7 +454,7 @@ def _read_checkpoint(path: Path, device) -> dict:
         raise CheckpointError(
             f"Refused to load {path}: it holds Python objects other than tensors and plain data, and "
             f"unpickling them could execute code (torch.load(weights_only=True) stopped: "
-            f"{lines[0].strip()[:200]}). Fix: load only checkpoints written by "
+            f"{lines[0].split('. Please')[0].strip()[:200]}). Fix: load only checkpoints written by "
             "SyntheticTrainer.save_checkpoint; never load this file with weights_only=False unless you "
             "trust whoever made it."
         ) from None
