@@ -48,6 +48,7 @@ class DataManager:
         self.cache_bytes = int(cache_mb * 2**20)
         self._handle: h5py.File | None = None
         self._pid: int | None = None
+        self._dsets: dict[str, h5py.Dataset] = {}  # open field datasets of this process' handle
         self._cache: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
         self._cached_bytes = 0
         self.hits = self.misses = 0
@@ -150,7 +151,7 @@ class DataManager:
         try:
             traj = self._trajectory(sim, field)
             if traj is None:  # larger than the whole cache budget: read just the window
-                return self._finite(self._file()[f"fields/{field}"][sim, start:stop], sim, field, start)
+                return self._finite(self._dataset(field)[sim, start:stop], sim, field, start)
         except OSError as e:  # h5py's read errors: a chunk past the end of a truncated file, ...
             raise DatasetFormatError(
                 f"Cannot read simulation {sim} of {field!r} from {self.path} ({e}): the file is damaged "
@@ -175,7 +176,7 @@ class DataManager:
             self._cache.move_to_end(key)
             return self._cache[key]
         self.misses += 1
-        ds = self._file()[f"fields/{field}"]
+        ds = self._dataset(field)
         nbytes = int(np.prod(ds.shape[1:])) * ds.dtype.itemsize
         if nbytes > self.cache_bytes:
             return None
@@ -258,6 +259,15 @@ class DataManager:
         return int(idx) if idx.ndim == 0 else idx
 
     # ---------------------------------------------------------------- file handle
+    def _dataset(self, field: str) -> h5py.Dataset:
+        """The open ``/fields/<field>`` of this process' handle, looked up once: h5py's path lookup
+        (~60 us) costs more than reading a window (~8 us), so streaming reads keep the objects."""
+        f = self._file()
+        ds = self._dsets.get(field)
+        if ds is None:
+            ds = self._dsets[field] = f[f"fields/{field}"]
+        return ds
+
     def _file(self) -> h5py.File:
         """The handle of this process (re-opened after a fork or unpickling)."""
         if self._handle is None or self._pid != os.getpid():
@@ -269,6 +279,7 @@ class DataManager:
                     f"{self.path} cannot be opened as HDF5 ({e}). Fix: regenerate it."
                 ) from e
             self._pid = os.getpid()
+            self._dsets = {}  # objects of the parent's (or a closed) handle are not ours
             self._cache.clear()  # a forked child starts with its own (empty) budget
             self._cached_bytes = 0
         return self._handle
@@ -278,6 +289,7 @@ class DataManager:
         if self._handle is not None and self._pid == os.getpid():
             self._handle.close()
         self._handle = None
+        self._dsets = {}
         self.clear_cache()
 
     def __enter__(self) -> "DataManager":
@@ -288,7 +300,7 @@ class DataManager:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.update(_handle=None, _pid=None, _cache=OrderedDict(), _cached_bytes=0)
+        state.update(_handle=None, _pid=None, _dsets={}, _cache=OrderedDict(), _cached_bytes=0)
         return state
 
     def __repr__(self) -> str:
