@@ -4,6 +4,7 @@ Commands:
     demo       generate (or reuse) the default 1D Burgers dataset and print what it holds.
     run        run an experiment from a YAML config (physical, synthetic, hybrid or compare mode).
     evidence   run the evidence scenarios (configs/evidence_*.yaml) and print / write the table.
+    notebooks  execute notebooks/*.ipynb headless (full mode) into a results folder, with HTML.
 """
 from __future__ import annotations
 
@@ -43,9 +44,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev = sub.add_parser("evidence", help="run the evidence scenarios and print the comparison table")
     ev.add_argument("--out", type=Path, default=Path("runs") / "evidence", help="where the runs go")
     ev.add_argument("--write-readme", action="store_true", help="replace the table in README.md")
+    ev.add_argument("--table", type=Path, default=None, help="also write the table to this markdown file")
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a value in every scenario (e.g. for a quick check)")
     ev.set_defaults(run=_evidence)
+
+    nb = sub.add_parser("notebooks", help="execute the notebooks headless and keep them (+ HTML)")
+    nb.add_argument("--out", type=Path, default=Path("results") / "notebooks", help="where the executed copies go")
+    nb.add_argument("--fast", action="store_true", help="fast mode (HYBRIDKIT_FAST=1: small sizes)")
+    nb.add_argument("--timeout", type=int, default=1800, help="seconds per cell before giving up")
+    nb.set_defaults(run=_notebooks)
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
 
@@ -90,6 +98,34 @@ def _evidence(args) -> int:
     table = run_evidence(args.out, overrides=args.overrides, write_readme=args.write_readme,
                          progress=sys.stderr.isatty())
     print(table)
+    if args.table is not None:
+        args.table.parent.mkdir(parents=True, exist_ok=True)
+        args.table.write_text(table)
+    return 0
+
+
+def _notebooks(args) -> int:
+    import os
+
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    source = Path(__file__).resolve().parents[1] / "notebooks"
+    paths = sorted(source.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print(f"error: no notebooks in {source}", file=sys.stderr)
+        return 2
+    os.environ["HYBRIDKIT_FAST"] = "1" if args.fast else "0"  # the kernels inherit it
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        t0 = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        ExecutePreprocessor(timeout=args.timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(source)}})
+        nbformat.write(nb, args.out / path.name)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (args.out / path.with_suffix(".html").name).write_text(html)
+        print(f"{path.name}: executed in {time.perf_counter() - t0:.0f} s -> {args.out / path.name} (+ .html)", flush=True)
     return 0
 
 
