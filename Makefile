@@ -2,6 +2,8 @@
 # make test   run the whole test suite (what .ci/run calls)
 # make lab    open JupyterLab on notebooks/
 # make evidence  rerun the hybrid vs baselines evidence table (writes it into README.md)
+# make bench  the benchmark suite (not tests): one table of ratios vs plain torch; BENCH_ARGS="--quick"
+#             for a short run, BENCH_ARGS="--write-readme" to put the table into README.md
 #
 # Overrides: make TORCH_SPEC="torch==2.13.0+cu128" PIP_ARGS="--index-url ..."   (CUDA)
 #            make VENV=/path/to/venv
@@ -13,7 +15,7 @@ PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hybridkit-installed
 
-.PHONY: demo test lab evidence venv clean
+.PHONY: demo test lab evidence bench venv clean
 
 venv: $(STAMP)
 
@@ -44,6 +46,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 evidence: $(STAMP)
 	$(PY) -m hybridkit evidence --write-readme

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from phiml import math
 
+from _common import interleaved
 from hybridkit import GridSpec
 from hybridkit.convert import to_tensor
 from hybridkit.physics import Burgers
@@ -60,19 +61,6 @@ def ssp_rk3(rhs, u, h):
 
 
 # ---------------------------------------------------------------------------- timing
-def median_time(fn, repeats: int, inner: int) -> float:
-    """Median over ``repeats`` of the mean time of ``inner`` calls (after two warm-up calls)."""
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
-
-
 def bench_case(grid: GridSpec, batch_size: int, repeats: int, inner: int) -> dict:
     vector = grid.ndim > 1
     rng = np.random.default_rng(0)
@@ -94,12 +82,38 @@ def bench_case(grid: GridSpec, batch_size: int, repeats: int, inner: int) -> dic
         err = (got - ref).abs().max().item() / ref.abs().max().item()
         assert err < 1e-5, f"hybridkit (jit={jit}) and torch differ by {err:.2e}"
 
-    row = {"torch": median_time(lambda: ssp_rk3(rhs, native, DT), repeats, inner)}
-    for jit, model in models.items():
-        n_inner = inner if jit else max(1, inner // 4)  # eager phiml is slow; keep the run short
-        row["jit" if jit else "eager"] = median_time(lambda m=model: m.step_values(values, params),
-                                                     repeats, n_inner)
-    return row
+    # Interleaved rounds (torch, jit, eager, then reversed): a load that changes during the run
+    # slows all three alike; each round times `inner` steps (eager: fewer, it is slow).
+    n_inner = {"torch": inner, "jit": inner, "eager": max(1, inner // 4)}
+    step = {"torch": lambda: ssp_rk3(rhs, native, DT),
+            "jit": lambda: models[True].step_values(values, params),
+            "eager": lambda: models[False].step_values(values, params)}
+
+    def rounds(name):
+        def run():
+            for _ in range(n_inner[name]):
+                step[name]()
+        return run
+
+    times = interleaved({k: rounds(k) for k in step}, repeats, warmup=1)
+    return {k: statistics.median(t) / n_inner[k] for k, t in times.items()}
+
+
+def suite(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: the issue's two cases, 1D N=128 batch 256 and 2D 64x64 batch 64
+    (jit; the eager ratio in the note). Target: at least half as fast as plain torch."""
+    from _common import Row, ms
+
+    repeats, inner = (5, 20) if quick else (9, 50)
+    rows = []
+    with math.precision(32):
+        for grid, b, label in ((GridSpec((128,), (100.0,)), 256, "1D N=128, batch 256"),
+                               (GridSpec((64, 64), (100.0,)), 64, "2D 64x64, batch 64")):
+            r = bench_case(grid, b, repeats, inner)
+            ratio = r["torch"] / r["jit"]
+            rows.append(Row(f"Burgers step, {label}", ms(r["jit"]), f"plain torch {ms(r['torch'])}", ratio,
+                            ">= 0.5", ratio >= 0.5, f"eager phiml: {r['torch'] / r['eager']:.2f}"))
+    return rows
 
 
 def main(argv=None):

@@ -59,6 +59,56 @@ def bare_epoch(model, optimizer, loader, steps: int, device) -> float:
     return total / n
 
 
+def measure(resolution=64, sims=16, frames=21, steps=2, batch_size=32, features=16, repeats=15,
+            progress=False) -> dict:
+    """Median epoch times of the trainer and the bare loop (same model copy, data, order, optimizer).
+
+    Returns ``{"trainer": [s...], "bare": [s...], "same_loss": bool, "device", "windows"}``.
+    """
+    data = windows(resolution, sims, frames, steps)
+    torch.manual_seed(0)
+    model = UNet(in_channels=1, out_channels=1, features=features, levels=2)
+    trainer = SyntheticTrainer({"learning_rate": 1e-3, "num_predict_steps": steps}, copy.deepcopy(model))
+    device = trainer.device
+    bare_model = copy.deepcopy(model).to(device)
+    bare_opt = torch.optim.Adam(bare_model.parameters(), lr=1e-3)
+    loader_t = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loader_b = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = {"trainer": [], "bare": []}
+    loss = loss_b = None
+    for rep in range(repeats + 1):  # the first round warms up (allocator, caches) and is dropped
+        for name in ("trainer", "bare") if rep % 2 == 0 else ("bare", "trainer"):
+            sync()
+            t0 = time.perf_counter()
+            if name == "trainer":
+                loss = trainer.train(loader_t, 1, progress=progress)["loss"][0]
+            else:
+                loss_b = bare_epoch(bare_model, bare_opt, loader_b, steps, device)
+            sync()
+            if rep:
+                times[name].append(time.perf_counter() - t0)
+    # Same model, data, order and optimizer: the two must also compute the same thing.
+    same = abs(loss - loss_b) <= 1e-5 * max(abs(loss_b), 1e-12)
+    return {**times, "same_loss": same, "loss": (loss, loss_b), "device": device, "windows": len(data)}
+
+
+def suite(quick: bool = False) -> list:
+    """Row for ``run_all.py``: epoch time, trainer vs bare loop. Target: within 10%."""
+    from _common import Row, ms
+
+    r = measure(repeats=7 if quick else 15)
+    ratio = statistics.median(b / t for t, b in zip(r["trainer"], r["bare"]))
+    assert r["same_loss"], f"trainer and bare loop computed different losses {r['loss']}"
+    return [Row("SyntheticTrainer epoch (UNet, 1D N=64, batch 32, 2-step rollout)",
+                ms(statistics.median(r["trainer"])), f"bare torch loop {ms(statistics.median(r['bare']))}",
+                ratio, ">= 0.91 (within 10%)", ratio >= 1 / 1.1, "paired epochs; the same losses")]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--resolution", type=int, default=64)
@@ -73,43 +123,17 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    data = windows(args.resolution, args.sims, args.frames, args.steps)
-    torch.manual_seed(0)
-    model = UNet(in_channels=1, out_channels=1, features=args.features, levels=2)
-    trainer = SyntheticTrainer({"learning_rate": 1e-3, "num_predict_steps": args.steps}, copy.deepcopy(model))
-    device = trainer.device
-    bare_model = copy.deepcopy(model).to(device)
-    bare_opt = torch.optim.Adam(bare_model.parameters(), lr=1e-3)
-    loader_t = DataLoader(data, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
-    loader_b = DataLoader(data, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    times = {"trainer": [], "bare": []}
-    for rep in range(args.repeats + 1):  # the first round warms up (allocator, caches) and is dropped
-        for name in ("trainer", "bare") if rep % 2 == 0 else ("bare", "trainer"):
-            sync()
-            t0 = time.perf_counter()
-            if name == "trainer":
-                loss = trainer.train(loader_t, 1, progress=args.progress)["loss"][0]
-            else:
-                loss_b = bare_epoch(bare_model, bare_opt, loader_b, args.steps, device)
-            sync()
-            if rep:
-                times[name].append(time.perf_counter() - t0)
-    # Same model, data, order and optimizer: the two must also compute the same thing.
-    same = abs(loss - loss_b) <= 1e-5 * max(abs(loss_b), 1e-12)
-
+    r = measure(args.resolution, args.sims, args.frames, args.steps, args.batch_size, args.features,
+                args.repeats, args.progress)
+    times = {k: r[k] for k in ("trainer", "bare")}
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"device {device}, threads {torch.get_num_threads()}, {len(data)} windows of {args.resolution} cells, "
-          f"batch {args.batch_size}, {args.steps}-step rollout, UNet features={args.features}, "
+    print(f"device {r['device']}, threads {torch.get_num_threads()}, {r['windows']} windows of {args.resolution} "
+          f"cells, batch {args.batch_size}, {args.steps}-step rollout, UNet features={args.features}, "
           f"{args.repeats} epochs each")
     for k in ("trainer", "bare"):
         print(f"  {k:8s} median {med[k] * 1e3:8.1f} ms/epoch  (min {min(times[k]) * 1e3:.1f}, max {max(times[k]) * 1e3:.1f})")
-    print(f"  last-epoch loss trainer {loss:.6e}, bare {loss_b:.6e} ({'equal' if same else 'DIFFERENT'})")
+    loss, loss_b = r["loss"]
+    print(f"  last-epoch loss trainer {loss:.6e}, bare {loss_b:.6e} ({'equal' if r['same_loss'] else 'DIFFERENT'})")
     # each trainer epoch against the bare epoch next to it in time: robust to load that drifts
     paired = statistics.median(t / b for t, b in zip(times["trainer"], times["bare"]))
     print(f"ratio trainer / bare: {med['trainer'] / med['bare']:.3f} of the medians, "
