@@ -9,9 +9,12 @@
 * :mod:`hybridkit.metrics`, :mod:`hybridkit.evaluation` — errors per sample and per rollout step
 * :mod:`hybridkit.viz` — interactive players, animations, parameter and loss plots
 * :mod:`hybridkit.convert` — the torch <-> PhiFlow boundary
+* :func:`use_device` — where the physics makes its tensors (``"auto"``: CUDA when present);
+  networks are placed by their trainers' ``device`` option
 """
 from . import _backend  # noqa: F401  (phiml computes with torch)
+from ._backend import use_device
 from ._grid import GridSpec
 
 __version__ = "0.1.0"
-__all__ = ["GridSpec", "__version__"]
+__all__ = ["GridSpec", "use_device", "__version__"]

@@ -22,6 +22,7 @@ from phiml import math
 from phiml.math import batch, channel
 
 from . import _backend  # noqa: F401  (sets the torch backend)
+from ._backend import as_physics_tensor
 from ._grid import GridSpec
 
 __all__ = ["to_field", "to_tensor", "stack_channels", "split_channels", "num_channels"]
@@ -45,7 +46,7 @@ def to_field(
     Raises:
         ValueError: when the trailing axes do not match ``grid``.
     """
-    t = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+    t = as_physics_tensor(values)  # numpy: onto the physics device; a torch tensor keeps its own
     trailing = tuple(grid.resolution) + ((grid.ndim,) if vector else ())
     nb = t.ndim - len(trailing)
     if nb < 0 or tuple(t.shape[nb:]) != trailing or nb > len(batch_names):

@@ -80,7 +80,7 @@ def generate_dataset(
     init = model.random_state(num_sims, seed=np.random.default_rng(seed))
     # Checked for all simulations before the first byte is written.
     model.check_stability({k: init[k].values for k in model.field_names}, model.prepare_params(per_sim))
-    init_np = {k: to_tensor(init[k], ["batch"]).numpy() for k in model.field_names}
+    init_np = {k: to_tensor(init[k], ["batch"]).detach().cpu().numpy() for k in model.field_names}
 
     meta = _metadata(model, num_sims, num_frames, seed, attrs)
 

@@ -14,6 +14,7 @@ import torch
 from phi.field import Field
 from phiml import math
 
+from .._backend import as_physics_tensor
 from .._grid import GridSpec
 
 __all__ = ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse"]
@@ -63,14 +64,14 @@ class ObservationMask:
                 raise ValueError(
                     f"Expected a spatial mask of shape {tuple(grid.resolution)}, got {self.spatial.shape}."
                 )
-            w = w * math.tensor(torch.as_tensor(self.spatial.astype(np.float32)), grid.spatial_shape)
+            w = w * math.tensor(as_physics_tensor(self.spatial.astype(np.float32)), grid.spatial_shape)
         if self.temporal is not None:
             if self.temporal.shape != (int(num_steps),):
                 raise ValueError(
                     f"Expected a temporal mask of shape ({num_steps},) (one per target frame), "
                     f"got {self.temporal.shape}."
                 )
-            w = w * math.tensor(torch.as_tensor(self.temporal.astype(np.float32)), math.batch("time"))
+            w = w * math.tensor(as_physics_tensor(self.temporal.astype(np.float32)), math.batch("time"))
         return w
 
     def point_weights(self, grid: GridSpec, num_steps: int) -> np.ndarray:
@@ -184,7 +185,7 @@ def _noisy(v, rel_std: float, rng: np.random.Generator):
         return v.with_values(_noisy(v.values, rel_std, rng))
     if isinstance(v, math.Tensor):
         names = v.shape.names
-        return math.tensor(torch.as_tensor(_noisy(v.numpy(names), rel_std, rng)), v.shape)
+        return math.tensor(as_physics_tensor(_noisy(v.numpy(names), rel_std, rng)), v.shape)
     if isinstance(v, torch.Tensor):
         return torch.as_tensor(_noisy(v.detach().cpu().numpy(), rel_std, rng), device=v.device)
     a = np.asarray(v, dtype=np.float64)

@@ -13,6 +13,7 @@ from phiml import math
 from phiml.math import batch, extrapolation
 
 from .. import _backend  # noqa: F401  (sets the torch backend)
+from .._backend import as_physics_tensor
 from .._grid import GridSpec
 from ..convert import to_field
 
@@ -175,7 +176,7 @@ class AbstractPDE(abc.ABC):
         if isinstance(value, torch.Tensor) and value.is_floating_point():
             t = value
         else:
-            t = torch.as_tensor(np.asarray(value, dtype=np.float64)).to(_float_dtype())
+            t = as_physics_tensor(np.asarray(value, dtype=np.float64)).to(_float_dtype())
         shape = spec.shape(self.grid)
         nb = t.ndim - len(shape)
         if nb not in (0, 1) or tuple(t.shape[nb:]) != shape:

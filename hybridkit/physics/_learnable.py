@@ -14,6 +14,7 @@ import torch
 from phi.field import Field
 from phiml import math
 
+from .._backend import as_physics_tensor
 from ._base import AbstractPDE
 
 __all__ = ["LearnableParam", "learnable", "as_learnables"]
@@ -99,7 +100,7 @@ class LearnableParam:
     def tensor(self, model: AbstractPDE, value=None) -> math.Tensor:
         """``value`` (default: the initial one) as the phiml tensor the model's step takes."""
         v = self.value if value is None else _as_numpy(value)
-        t = torch.as_tensor(np.asarray(v, dtype=np.float32))
+        t = as_physics_tensor(np.asarray(v, dtype=np.float32))
         kind = self.kind or _kind_of(v, model.spec(self.name).kind, model.grid)
         if kind == "field":
             return math.tensor(t, model.grid.spatial_shape)

@@ -222,5 +222,5 @@ def ddp_rollout(net: nn.Module, device: torch.device) -> nn.Module | None:
         return None
     from torch.nn.parallel import DistributedDataParallel
 
-    ids = [device.index] if device.type == "cuda" else None
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     return DistributedDataParallel(_Rollout(net), device_ids=ids)
