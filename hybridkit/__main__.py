@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--mode", choices=("physical", "synthetic", "hybrid", "compare"), default=None,
                      help="override the config's mode")
     run.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<name>)")
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     run.add_argument("--fresh", action="store_true",
                      help="ignore checkpoints in the run directory (default: resume from them)")
     run.set_defaults(run=_run)
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("--out", type=Path, default=Path("runs") / "evidence", help="where the runs go")
     ev.add_argument("--write-readme", action="store_true", help="replace the table in README.md")
     ev.add_argument("--table", type=Path, default=None, help="also write the table to this markdown file")
+    ev.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: these small 1D problems run fastest on one thread, "
+                         "and on a busy machine a second thread waiting for its time slice made an "
+                         "epoch up to 70x slower in our measurements)")
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a value in every scenario (e.g. for a quick check)")
     ev.set_defaults(run=_evidence)
@@ -69,6 +74,7 @@ def _run(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out if args.out is not None else Path("runs") / cfg.name
+    _set_threads(args.threads)
     try:
         run_experiment(cfg, out, progress=sys.stderr.isatty(), resume=not args.fresh,
                        log=lambda m: print(m, flush=True))
@@ -95,6 +101,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _evidence(args) -> int:
     from .experiment._evidence import run_evidence
 
+    _set_threads(args.threads)
     table = run_evidence(args.out, overrides=args.overrides, write_readme=args.write_readme,
                          progress=sys.stderr.isatty())
     print(table)
@@ -102,6 +109,16 @@ def _evidence(args) -> int:
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text(table)
     return 0
+
+
+def _set_threads(n: int | None) -> None:
+    if n is None:
+        return
+    if n < 1:
+        raise SystemExit(f"error: expected --threads >= 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def _notebooks(args) -> int:
