@@ -81,7 +81,11 @@ def _run(args) -> int:
     except _user_errors() as e:  # a bad value found once the run starts: the message, no traceback
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
-    print(f"results in {out}/ (metrics.json{', summary.md' if cfg.mode == 'compare' else ''}, plots)")
+    from .training import cleanup_distributed, is_rank_zero
+
+    if is_rank_zero():  # under torchrun: once
+        print(f"results in {out}/ (metrics.json{', summary.md' if cfg.mode == 'compare' else ''}, plots)")
+    cleanup_distributed()
     return 0
 
 

@@ -1,5 +1,6 @@
 """Data-parallel training: 2 CPU processes under torchrun (gloo, loopback) give the result of one
 process with the same global batch."""
+import json
 import os
 import socket
 import subprocess
@@ -98,3 +99,43 @@ def test_distributed_loader_shards_each_global_batch(data):
 
 def test_single_process_helpers_are_no_ops():
     assert broadcast_json({"a": [1.5]}) == {"a": [1.5]}
+
+
+TINY = """\
+name: tiny_ddp
+mode: compare
+cycles: 1
+data:
+  pde: Burgers
+  pde_params: {resolution: [32], domain_size: [100.0], boundary: periodic, dt: 0.1, viscosity: 0.5}
+  num_train: 4
+  num_test: 2
+  num_frames: 11
+synthetic:
+  model: UNet
+  model_params: {features: 4, levels: 1}
+  trainer_params: {learning_rate: 0.003, num_predict_steps: 2}
+  batch_size: 8
+  epochs: 2
+physical:
+  initial: {viscosity: 2.5}
+  trainer_params: {num_predict_steps: 5, max_iterations: 30}
+hybrid: {warmup_epochs: 1, synthetic_epochs: 1, physical_trajectories: 2, batch_size: 8}
+evaluate: {steps: 5}
+"""
+
+
+def test_experiment_runner_under_torchrun(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "HYBRIDKIT_DATA": str(tmp_path / "data")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "hybridkit", "run", str(config),
+           "--out", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("results in") == 1 and proc.stdout.count("[hybrid]") == 1  # rank 0 speaks
+    result = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(result["modes"]) == {"physical", "synthetic", "hybrid"}
+    assert abs(result["modes"]["hybrid"]["params"]["viscosity"] - 0.5) < 1e-3
+    assert result["modes"]["synthetic"]["loss"][-1] < result["modes"]["synthetic"]["loss"][0]

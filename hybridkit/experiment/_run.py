@@ -22,6 +22,7 @@ from ..metrics import relative_l2, rollout_errors
 from ..models import ModelRegistry
 from ..physics import learnable
 from ..training import HybridTrainer, PhysicalTrainer, SyntheticTrainer
+from ..training._distributed import barrier, distributed_loader, init_distributed, is_distributed
 from ._config import ExperimentConfig, experiment_config
 
 __all__ = ["ExperimentData", "prepare_data", "run_experiment", "evaluate_run", "param_error"]
@@ -163,14 +164,28 @@ def run_experiment(cfg, run_dir: str | os.PathLike, *, progress: bool = True, re
     ``compare`` mode one sub-folder per mode and a ``summary.md``. Rerunning the same command
     resumes from the last completed epoch / cycle (said in the log) unless ``resume=False``.
 
+    Under ``torchrun`` (``torchrun --nproc_per_node=N -m hybridkit run CONFIG``) the synthetic and
+    hybrid modes train data-parallel (``batch_size`` is the global batch); rank 0 prepares the
+    data first, logs and writes the results. Every rank runs every mode in the same order (each
+    builds its trainers, and a network's DDP wrapper is a collective); the physical-only fit is
+    deterministic, so every rank computes the same one.
+
     Returns:
         The metrics (also in ``metrics.json``).
     """
     cfg = experiment_config(cfg)
+    rank0 = init_distributed().is_rank_zero  # a no-op (rank 0 of 1) unless started by torchrun
+    if not rank0:
+        progress, log = False, (lambda *_: None)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "config.json", _plain(asdict(cfg)))
+    if rank0:
+        _write_json(run_dir / "config.json", _plain(asdict(cfg)))
+    else:
+        barrier()  # rank 0 simulates (or finds) the data first; the others then read its cache
     data = prepare_data(cfg, progress=progress)
+    if rank0:
+        barrier()
     modes = ("physical", "synthetic", "hybrid") if cfg.mode == "compare" else (cfg.mode,)
     metrics = {}
     for mode in modes:
@@ -181,6 +196,8 @@ def run_experiment(cfg, run_dir: str | os.PathLike, *, progress: bool = True, re
         log(f"[{mode}] {_one_line(metrics[mode])}")
     result = {"name": cfg.name, "mode": cfg.mode, "modes": metrics,
               "true_params": _plain(data.true_params)}
+    if not rank0:
+        return result
     _write_json(run_dir / "metrics.json", result)
     if cfg.mode == "compare":
         (run_dir / "summary.md").write_text(summary_table(result))
@@ -226,14 +243,18 @@ def _run_synthetic(cfg, data, run_dir, *, progress, resume, log) -> dict:
     h = cfg.hybrid
     epochs = cfg.synthetic.epochs if cfg.mode != "compare" else h.warmup_epochs + cfg.cycles * h.synthetic_epochs
     weights = data.observation.point_weights(real.grid, real.num_predict_steps) if data.observation else 1.0
-    loader = make_loader(AugmentedDataset(real, [], weight_real=weights), batch_size=cfg.synthetic.batch_size,
-                         seed=cfg.data.seed)
+    windows = AugmentedDataset(real, [], weight_real=weights)
+    if is_distributed():  # each rank its share of every global batch; the order: seed + epoch
+        loader = distributed_loader(windows, cfg.synthetic.batch_size, seed=cfg.data.seed)
+    else:
+        loader = make_loader(windows, batch_size=cfg.synthetic.batch_size, seed=cfg.data.seed)
     ckpt = run_dir / "synthetic.pt"
     if resume and ckpt.exists():
         synthetic.load_checkpoint(ckpt)
         log(f"[synthetic] resuming from {ckpt} at epoch {synthetic.epoch}")
     while synthetic.epoch < epochs:
-        loader.generator.manual_seed(cfg.data.seed + synthetic.epoch)  # order depends on the epoch only
+        if loader.generator is not None:  # (the distributed sampler seeds itself with seed + epoch)
+            loader.generator.manual_seed(cfg.data.seed + synthetic.epoch)  # order depends on the epoch only
         synthetic.train(loader, 1, progress=False)
         synthetic.save_checkpoint(ckpt)
     out = evaluate_run(cfg, data, network=synthetic.model)
