@@ -16,7 +16,7 @@ alternating order and reports medians:
 ``ratio`` is reference time / hybridkit time (higher is better, 1.0 = as fast) except where the
 note says otherwise. Benchmarks are not tests: ``make test`` never runs them.
 
-    .venv/bin/python benchmarks/run_all.py                 # full suite (~10 min on 2 cores)
+    .venv/bin/python benchmarks/run_all.py                 # full suite (~3 min on 2 cores)
     .venv/bin/python benchmarks/run_all.py --quick         # fewer repeats, smaller cases
     .venv/bin/python benchmarks/run_all.py --only physics trainer
     .venv/bin/python benchmarks/run_all.py --write-readme  # table into README.md between markers
