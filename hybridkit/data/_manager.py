@@ -58,6 +58,23 @@ class DataManager:
         self._ghosts: OrderedDict[tuple[int, str], None] = OrderedDict()  # recent misses not admitted
         self.hits = self.misses = 0
         f = self._file()
+        try:
+            self._read_header(f)
+        except BaseException as e:
+            self.close()  # a refused file is not left open (nor locked against being replaced)
+            if isinstance(e, (DatasetFormatError, KeyboardInterrupt, SystemExit, MemoryError)):
+                raise
+            if isinstance(e, (OSError, RuntimeError, KeyError, TypeError, ValueError)):
+                # h5py's errors on damaged metadata ("bad heap pointer", "ran off end of input
+                # buffer", "unable to determine object type", ...)
+                raise DatasetFormatError(
+                    f"Cannot read the header of {self.path} ({type(e).__name__}: {e}): the file is "
+                    "damaged. Fix: regenerate it."
+                ) from None
+            raise
+
+    def _read_header(self, f: h5py.File) -> None:
+        """Metadata, grid, array shapes and parameters, all checked."""
         self.metadata: dict = decode_attrs(f.attrs, self.path)
         try:
             self.grid = GridSpec(self.metadata["resolution"], self.metadata["domain_size"],
@@ -66,10 +83,7 @@ class DataManager:
             raise DatasetFormatError(f"Dataset {self.path} describes an invalid grid: {e} Fix: regenerate it.") from None
         self._field_shapes = self._check_layout(f)
         # Parameters are small (one value / vector / field per simulation): read them once.
-        try:
-            self._params = {n: f[f"params/{n}"][()] for n in self.metadata["param_names"]}
-        except OSError as e:  # a damaged file whose header survived
-            raise DatasetFormatError(f"Dataset {self.path}: cannot read /params ({e}). Fix: regenerate it.") from None
+        self._params = {n: f[f"params/{n}"][()] for n in self.metadata["param_names"]}
         bad = [n for n, v in self._params.items() if not np.isfinite(v).all()]
         if bad:
             raise DatasetFormatError(
@@ -157,7 +171,7 @@ class DataManager:
             traj = self._trajectory(sim, field)
             if traj is None:  # larger than the whole cache budget: read just the window
                 return self._finite(self._dataset(field)[sim, start:stop], sim, field, start)
-        except OSError as e:  # h5py's read errors: a chunk past the end of a truncated file, ...
+        except (OSError, RuntimeError, KeyError) as e:  # h5py: a chunk past the end of a truncated file, ...
             raise DatasetFormatError(
                 f"Cannot read simulation {sim} of {field!r} from {self.path} ({e}): the file is damaged "
                 "(truncated or overwritten). Fix: regenerate it."
