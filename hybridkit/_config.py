@@ -32,7 +32,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | T | None, *, where: str = 
     known = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in known]
     if unknown:
-        hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+        # keys need not be strings (YAML reads `1:` as an int): compare their text
+        hints = {k: difflib.get_close_matches(str(k), known, n=1) for k in unknown}
         hint = "; ".join(f"{k!r} (did you mean {h[0]!r}?)" if h else repr(k) for k, h in hints.items())
         raise ConfigError(f"Unknown key(s) in {where}: {hint}. Known keys: {known}.")
     try:
