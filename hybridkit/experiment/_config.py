@@ -39,6 +39,12 @@ class DataSection:
             raise ValueError(f"Expected num_frames >= 2, got {self.num_frames}.")
         if not 0 <= float(self.noise) < 10:
             raise ValueError(f"Expected 0 <= noise < 10 (relative), got {self.noise}.")
+        _check_mapping(self.pde_params, "data.pde_params", "{resolution: [64], domain_size: [100.0], viscosity: 0.5}")
+        if self.observed_region is not None and not _is_region(self.observed_region):
+            raise ValueError(
+                f"Expected data.observed_region as [[low, high], ...] (one pair of numbers per axis) or "
+                f"None, got {self.observed_region!r}. Fix: e.g. [[0, 50]] for the left half of [0, 100)."
+            )
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class SyntheticSection:
     batch_size: int = 16  # windows per batch
     init_seed: int = 0  # seeds the network's initial weights
 
+    def __post_init__(self):
+        _check_mapping(self.model_params, "synthetic.model_params", "{features: 16, levels: 2}")
+        _check_mapping(self.trainer_params, "synthetic.trainer_params", "{learning_rate: 1e-3}")
+
 
 @dataclass(frozen=True)
 class PhysicalSection:
@@ -61,6 +71,15 @@ class PhysicalSection:
     bounds: dict = field(default_factory=dict)  # name -> [low, high]; default: the model's valid range
     trainer_params: dict = field(default_factory=dict)  # PhysicalConfig keys
     epochs: int = 1  # physical-only mode: fits (compare mode: cycles x physical_epochs)
+
+    def __post_init__(self):
+        _check_mapping(self.initial, "physical.initial", "{viscosity: 2.5}")
+        _check_mapping(self.bounds, "physical.bounds", "{viscosity: [0.01, 5.0]}")
+        _check_mapping(self.trainer_params, "physical.trainer_params", "{num_predict_steps: 10}")
+        bad = {k: v for k, v in self.bounds.items() if not _is_pair(v)}
+        if bad:
+            raise ValueError(f"Expected physical.bounds as name -> [low, high], got {bad}. Fix: e.g. "
+                             "{viscosity: [0.01, 5.0]}.")
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,21 @@ class ExperimentConfig:
             raise ValueError(f"Expected mode in {MODES}, got {self.mode!r}.")
         if int(self.cycles) < 0:
             raise ValueError(f"Expected cycles >= 0, got {self.cycles}.")
+
+
+def _check_mapping(value, where: str, example: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"Expected {where} to be a mapping, got {type(value).__name__} {value!r}. "
+                         f"Fix: e.g. {example}.")
+
+
+def _is_pair(value) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def _is_region(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) >= 1 and all(_is_pair(r) for r in value)
 
 
 _SECTIONS = {"data": DataSection, "synthetic": SyntheticSection, "physical": PhysicalSection,
