@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 from types import SimpleNamespace
 
 import h5py
@@ -348,3 +349,68 @@ def test_command_line_reports_a_bad_value_found_mid_run(tmp_path, monkeypatch, c
     assert main(["run", str(cfg), "--mode", "physical", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: StabilityError: Burgers: dt=50 exceeds") and "Fix:" in err
+
+
+# --------------------------------------------------------------------------- divergence
+def _diverging_batches():
+    x = _x()
+    y = (x + 0.1 * x.roll(1, -1))[:, None]
+    return [(x, y), (x.flip(0), y.flip(0))]
+
+
+def test_divergence_raises_and_leaves_the_last_good_state():
+    """on_nan='raise' (default): the error says so, and the trainer is back at the start of the
+    failed epoch (weights, optimizer, epoch counter, history), ready for a checkpoint or a retry."""
+    trainer = SyntheticTrainer({"learning_rate": 1e-2}, _net())
+    trainer.train(_diverging_batches(), 1, progress=False)
+    good = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    moments = {k: v.clone() for k, v in trainer.optimizer.state_dict()["state"][0].items()}
+    history = {k: list(v) for k, v in trainer.history.items()}
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = 1e30
+    with pytest.raises(DivergenceError, match=r"epoch 2 is not finite.*back at the start of the epoch"):
+        trainer.train(_diverging_batches(), 1, progress=False)
+    assert trainer.epoch == 1 and trainer.history == history
+    assert all(torch.equal(good[k], v) for k, v in trainer.model.state_dict().items())
+    assert all(torch.equal(moments[k], v) for k, v in trainer.optimizer.state_dict()["state"][0].items())
+
+
+def test_divergence_rolls_back_and_retries_with_a_lower_learning_rate():
+    """on_nan='rollback': a warning per rollback, and the result is exactly that of training at the
+    lowered learning rate from the start (the failed attempt leaves no trace)."""
+    from hybridkit.training import DivergenceWarning
+
+    cfg = {"learning_rate": 1e30, "on_nan": "rollback", "nan_lr_factor": 1e-28, "nan_retries": 2}
+    rolled = SyntheticTrainer(cfg, _net())
+    with pytest.warns(DivergenceWarning, match=r"Epoch 1: non-finite loss at lr=1e\+30; rolled back .* retrying "
+                                               r"with lr=100 \(rollback 1 of 2\)"):
+        run = rolled.train(_diverging_batches(), 3, progress=False)
+    direct = SyntheticTrainer({"learning_rate": 1e30 * 1e-28}, _net())
+    assert run == direct.train(_diverging_batches(), 3, progress=False)
+    assert rolled.history == direct.history and rolled.history["lr"] == [1e30 * 1e-28] * 3
+    assert all(torch.equal(a, b) for a, b in zip(rolled.model.state_dict().values(), direct.model.state_dict().values()))
+
+
+def test_rollbacks_give_up_and_data_errors_are_not_retried():
+    from hybridkit.training import DivergenceWarning
+
+    cfg = {"learning_rate": 1e30, "on_nan": "rollback", "nan_lr_factor": 0.5, "nan_retries": 2}
+    trainer = SyntheticTrainer(cfg, _net())
+    with pytest.warns(DivergenceWarning), pytest.raises(DivergenceError, match=r"after 2 rollback\(s\)"):
+        trainer.train(_diverging_batches(), 1, progress=False)
+    assert trainer.epoch == 0 and trainer.optimizer.param_groups[0]["lr"] == 1e30  # the start of the epoch
+    x = _x()
+    trainer = SyntheticTrainer({**cfg, "learning_rate": 1e-3}, _net())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no rollback warning: NaN data is not divergence
+        with pytest.raises(ValueError, match=r"NaN or inf in batch\(es\) \[0\]"):
+            trainer.train([(x, _with_nan(x[:, None]))], 1, progress=False)
+
+
+def test_evaluate_scores_a_diverged_model_as_infinitely_bad():
+    """HybridTrainer reverts an update when the loss gets worse; NaN would compare False."""
+    net = _net()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    assert SyntheticTrainer({}, net).evaluate(_diverging_batches()) == float("inf")
