@@ -239,6 +239,7 @@ from hybridkit.physics import Burgers
 
 go, shared, exclusive = map(Path, sys.argv[1:4])
 model = Burgers(GridSpec((32,), (100.0,)), dt=0.1, viscosity=0.5)
+print("ready", flush=True)
 while not go.exists():
     time.sleep(0.01)
 generate_dataset(model, shared, num_sims=48, num_frames=30, batch_size=4, overwrite=True, progress=False)
@@ -257,7 +258,8 @@ def test_two_processes_writing_the_same_dataset(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(go), str(shared), str(exclusive)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    time.sleep(0.5)
+    for p in procs:  # both imported and waiting: then both start at once
+        assert p.stdout.readline().strip() == "ready"
     go.touch()
     outs = [_finish(p) for p in procs]
     assert sorted(o.split(":")[0].strip() for o in outs) == ["created", "refused"], outs
