@@ -1,0 +1,18 @@
+"""Repository-wide pytest set-up: the notebooks under nbval run in their fast mode.
+
+``make test`` collects ``notebooks/*.ipynb`` too (``--nbval-lax``, see pyproject.toml). The
+Jupyter kernel that nbval starts inherits this process's environment, so
+
+* ``HYBRIDKIT_FAST=1`` makes each notebook's constants cell pick its small sizes (few
+  simulations, few epochs);
+* ``OMP_NUM_THREADS=1`` keeps torch to one thread: at test sizes a second thread gains little,
+  and on a busy machine (a CI runner shared with other jobs) each OpenMP barrier waits for a
+  time slice, which made a fast notebook 5-10x slower in our measurements.
+
+Both are defaults: ``HYBRIDKIT_FAST=0 OMP_NUM_THREADS=2 pytest notebooks`` checks the full-size
+runs instead.
+"""
+import os
+
+os.environ.setdefault("HYBRIDKIT_FAST", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
