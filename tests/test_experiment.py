@@ -120,3 +120,20 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert a["synthetic_rollout_error"] == b["synthetic_rollout_error"]
     assert a["params"] == b["params"]
     assert len(b["cycles"]) == 2
+
+
+def test_comparison_rows_ratio_is_hybrid_over_best_baseline():
+    from hybridkit.experiment import summary_table
+    from hybridkit.experiment._evidence import scenario_rows
+
+    result = {"modes": {
+        "physical": {"param_error": {"nu": 0.2}, "physical_rollout_error": [0.1, 0.4]},
+        "synthetic": {"synthetic_rollout_error": [0.05, 0.5]},
+        "hybrid": {"param_error": {"nu": 0.1}, "synthetic_rollout_error": [0.02, 0.25],
+                   "physical_rollout_error": [0.1, 0.8]},
+    }}
+    table = summary_table(result)
+    assert "| nu: relative error | 0.2 | - | 0.1 | 0.50 |" in table
+    assert "| network rollout error, step 2 | - | 0.5 | 0.25 | 0.50 |" in table
+    assert "| physical rollout error, step 2 | 0.4 | - | 0.8 | 2.00 |" in table
+    assert scenario_rows("s", result, 3.0)[0] == "| s (3 s) | nu: relative error | 0.2 | - | 0.1 | 0.50 |"

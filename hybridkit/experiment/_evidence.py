@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ._config import load_config
-from ._run import run_experiment
+from ._run import comparison_rows, markdown_row, run_experiment
 
 _ROOT = Path(__file__).resolve().parents[2]
 START, END = "<!-- evidence:start -->", "<!-- evidence:end -->"
@@ -37,29 +37,9 @@ def run_evidence(out: Path, *, overrides: Sequence[str] = (), write_readme: bool
 
 
 def scenario_rows(name: str, result: dict, seconds: float) -> list[str]:
-    """Table rows of one comparison: parameter errors, then rollout errors of both models."""
-    m = result["modes"]
+    """Table rows of one comparison (:func:`comparison_rows`), labelled with the scenario."""
     label = f"{name} ({seconds:.0f} s)"
-    rows = []
-    for p in sorted(m["physical"].get("param_error", {})):
-        a, h = m["physical"]["param_error"][p], m["hybrid"]["param_error"][p]
-        rows.append(_row(label, f"{p}: relative error", a, None, h))
-        if p in m["hybrid"].get("param_error_unobserved", {}):
-            a = m["physical"]["param_error_unobserved"][p]
-            h = m["hybrid"]["param_error_unobserved"][p]
-            rows.append(_row(label, f"{p}: error where unobserved", a, None, h))
-    steps = len(m["synthetic"]["synthetic_rollout_error"])
-    rows.append(_row(label, f"network rollout error, step {steps}", None,
-                     m["synthetic"]["synthetic_rollout_error"][-1], m["hybrid"]["synthetic_rollout_error"][-1]))
-    rows.append(_row(label, f"physical rollout error, step {steps}", m["physical"]["physical_rollout_error"][-1],
-                     None, m["hybrid"]["physical_rollout_error"][-1]))
-    return rows
-
-
-def _row(label, metric, phys, synth, hybrid) -> str:
-    best = min(v for v in (phys, synth) if v is not None)
-    fmt = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
-    return f"| {label} | {metric} | {fmt(phys)} | {fmt(synth)} | {fmt(hybrid)} | {hybrid / max(best, 1e-30):.2f} |"
+    return [markdown_row(label, *row) for row in comparison_rows(result)]
 
 
 def write_table(readme: Path, table: str) -> None:

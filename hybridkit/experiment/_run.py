@@ -323,24 +323,37 @@ def evaluate_run(cfg: ExperimentConfig, data: ExperimentData, *, network=None, p
 
 
 # ---------------------------------------------------------------------- reporting
+def comparison_rows(result: dict) -> list[tuple]:
+    """The metrics of a comparison as ``(metric, physical only, synthetic only, hybrid, ratio)``:
+    parameter errors (and where unobserved), then each model's rollout error at the last step.
+    A baseline that does not have the metric is None; ratio = hybrid / best baseline."""
+    m = result["modes"]
+    rows = []
+    for p in sorted(m["physical"].get("param_error", {})):
+        rows.append((f"{p}: relative error", m["physical"]["param_error"][p], None, m["hybrid"]["param_error"][p]))
+        if p in m["hybrid"].get("param_error_unobserved", {}):
+            rows.append((f"{p}: error where unobserved", m["physical"]["param_error_unobserved"][p], None,
+                         m["hybrid"]["param_error_unobserved"][p]))
+    steps = len(m["synthetic"]["synthetic_rollout_error"])
+    rows.append((f"network rollout error, step {steps}", None, m["synthetic"]["synthetic_rollout_error"][-1],
+                 m["hybrid"]["synthetic_rollout_error"][-1]))
+    rows.append((f"physical rollout error, step {steps}", m["physical"]["physical_rollout_error"][-1], None,
+                 m["hybrid"]["physical_rollout_error"][-1]))
+    return [(name, a, s, h, h / max(min(v for v in (a, s) if v is not None), 1e-30)) for name, a, s, h in rows]
+
+
+def markdown_row(*cells) -> str:
+    """``| a | b | ... |`` with numbers as 3 significant digits, None as ``-``, the last as a ratio."""
+    *cells, ratio = cells
+    fmt = lambda v: "-" if v is None else (v if isinstance(v, str) else f"{v:.3g}")  # noqa: E731
+    return "| " + " | ".join(fmt(c) for c in cells) + f" | {ratio:.2f} |"
+
+
 def summary_table(result: dict) -> str:
     """A markdown table of a comparison: parameter and rollout errors of each mode."""
-    m = result["modes"]
     rows = ["| metric | physical only | synthetic only | hybrid | hybrid / best baseline |", "|---|---|---|---|---|"]
-    for name in sorted(m.get("physical", {}).get("param_error", {})):
-        p, h = m["physical"]["param_error"][name], m["hybrid"]["param_error"][name]
-        rows.append(f"| {name} error (relative L2) | {p:.3g} | - | {h:.3g} | {h / max(p, 1e-30):.2f} |")
-    ps = _last(m.get("physical", {}).get("physical_rollout_error"))
-    ss = _last(m.get("synthetic", {}).get("synthetic_rollout_error"))
-    hs = _last(m.get("hybrid", {}).get("synthetic_rollout_error"))
-    hp = _last(m.get("hybrid", {}).get("physical_rollout_error"))
-    rows.append(f"| network rollout error (final step) | - | {ss:.3g} | {hs:.3g} | {hs / max(ss, 1e-30):.2f} |")
-    rows.append(f"| physical rollout error (final step) | {ps:.3g} | - | {hp:.3g} | {hp / max(ps, 1e-30):.2f} |")
+    rows += [markdown_row(*r) for r in comparison_rows(result)]
     return "\n".join(rows) + "\n"
-
-
-def _last(errors):
-    return float(errors[-1]) if errors else float("nan")
 
 
 def _one_line(m: dict) -> str:
