@@ -5,7 +5,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
+
+from .._io import atomic_write
 
 __all__ = ["CacheManager", "CacheEntry", "cache_key"]
 
@@ -121,19 +122,15 @@ class CacheManager:
             meta: plain-data description stored beside the file (what produced it).
         """
         path = self.path(key)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.root)
-        os.close(fd)
-        tmp = Path(tmp)
-        try:
-            write(tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+        meta_doc = {"key": key, "created": time.time(), "meta": dict(meta or {})}
+
+        @contextmanager
+        def publish():  # under the lock: the file and its description appear together
             with self._lock():
-                os.replace(tmp, path)
-                _atomic_json(self._meta_path(key), {"key": key, "created": time.time(),
-                                                    "meta": dict(meta or {})})
-        finally:
-            tmp.unlink(missing_ok=True)
+                yield
+                atomic_write(self._meta_path(key), json.dumps(meta_doc))
+
+        atomic_write(path, write, rename_lock=publish)
         if self.max_bytes is not None or self.max_age_s is not None:
             self.cleanup(max_bytes=self.max_bytes, max_age_s=self.max_age_s, keep=(key,))
         return path
@@ -189,12 +186,3 @@ class CacheManager:
     def clear(self) -> list[str]:
         """Remove every entry."""
         return self.cleanup(max_bytes=0)
-
-
-def _atomic_json(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

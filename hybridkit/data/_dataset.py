@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._checks import is_integer
 from .._grid import GridSpec
 from ..convert import num_channels, stack_channels, to_field
 from ._manager import DataManager
@@ -82,7 +83,7 @@ class HybridDataset(Dataset):
             )
         self.static_fields, self.dynamic_fields = self._split(dynamic_fields, static_fields)
         self.num_frames = self._check_num_frames(num_frames)
-        if _as_int(num_predict_steps) is None or num_predict_steps < 1:
+        if not is_integer(num_predict_steps) or num_predict_steps < 1:
             raise ValueError(
                 f"Expected num_predict_steps >= 1 (an integer), got {num_predict_steps!r}. "
                 "Fix: use 1 for one-step training, more for rollout training."
@@ -214,7 +215,7 @@ class HybridDataset(Dataset):
         total = self.data_manager.num_frames
         if num_frames is None:
             return total
-        if _as_int(num_frames) is None or not 2 <= num_frames <= total:
+        if not is_integer(num_frames) or not 2 <= num_frames <= total:
             raise ValueError(
                 f"Expected num_frames in 2..{total} (the dataset's frames per simulation), got "
                 f"{num_frames!r}. Fix: pass None to use all frames."
@@ -226,16 +227,6 @@ class HybridDataset(Dataset):
                 f"{'...' if len(self.sim_indices) > 8 else ''}, {self.num_frames} frames, "
                 f"{self.num_predict_steps} predict steps, dynamic {list(self.dynamic_fields)}, "
                 f"static {list(self.static_fields)}, {'fields' if self.return_fields else 'tensors'})")
-
-
-def _as_int(value) -> int | None:
-    """``value`` as an int if it is an integral number (``3``, ``3.0``, numpy ints), else None
-    (bools, strings, NaN, inf and ``2.5`` included)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None
-    if not np.isfinite(value) or int(value) != value:
-        return None
-    return int(value)
 
 
 def _names(names, label: str) -> tuple[str, ...]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -11,6 +10,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._io import atomic_write
 from ..convert import to_field, to_tensor
 from ..physics import AbstractPDE, StabilityError
 from ._format import FORMAT, FORMAT_VERSION, encode_attrs
@@ -167,43 +167,20 @@ def write_trajectories(
 
 
 def _write_atomically(path: Path, meta: dict, fill, overwrite: bool = True) -> Path:
-    """Write attributes ``meta`` and whatever ``fill(h5file)`` writes to a temporary file in the
-    same directory, fsync it and rename it onto ``path``; on any failure remove it.
+    """Write attributes ``meta`` and whatever ``fill(h5file)`` writes, atomically
+    (:func:`hybridkit._io.atomic_write`).
 
     Each writer has its own temporary name, so two processes writing the same ``path`` never
     write into one file: with ``overwrite`` the last rename wins (both files are complete);
     without it the file is linked into place only if ``path`` does not exist yet, so exactly one
     writer succeeds and the other gets ``FileExistsError``.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(encode_attrs(meta))
             fill(f)
-        _fsync(tmp)
-        if overwrite or not _link_new(tmp, path):
-            os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
-
-def _link_new(tmp: Path, path: Path) -> bool:
-    """Hard-link ``tmp`` to ``path`` if ``path`` does not exist (atomic create-if-absent).
-    False where the filesystem has no hard links (the caller then renames)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(
-            f"Expected a new file, but {path} was created by another writer meanwhile. Fix: pass "
-            "overwrite=True, or open the existing one with DataManager(path)."
-        ) from None
-    except OSError:  # e.g. EPERM / ENOTSUP on filesystems without hard links
-        return False
-    return True
+    return atomic_write(path, write, overwrite=overwrite)
 
 
 def resolve_params(model: AbstractPDE, params: ParamSource | None, num_sims: int,
@@ -327,25 +304,3 @@ def _write_params(f: h5py.File, model, per_sim: dict) -> None:
         ds.attrs["doc"] = spec.doc
         extra = {"scalar": (), "field": model.grid.axes, "vector": ("vector",)}[spec.kind]
         ds.attrs["dims"] = ",".join(("sims",) + tuple(extra))
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; not every platform can open a directory, hence the guard."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._backend import resolve_device
+from .._checks import is_integer
 from .._config import ConfigError, from_dict, to_dict
 from ..models import rollout
 from ._base import AbstractTrainer
@@ -82,7 +83,7 @@ class SyntheticConfig:
     def __post_init__(self):
         if not self.learning_rate > 0:
             raise ValueError(f"Expected learning_rate > 0, got {self.learning_rate}.")
-        if not _is_int(self.num_predict_steps) or self.num_predict_steps < 1:
+        if not is_integer(self.num_predict_steps) or self.num_predict_steps < 1:
             raise ValueError(f"Expected an integer num_predict_steps >= 1, got {self.num_predict_steps!r}.")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"Expected optimizer in {sorted(_OPTIMIZERS)}, got {self.optimizer!r}.")
@@ -94,18 +95,10 @@ class SyntheticConfig:
             raise ValueError(f"Expected noise_std >= 0 and grad_clip > 0 or None, got {self.noise_std}, {self.grad_clip}.")
         if self.on_nan not in _ON_NAN:
             raise ValueError(f"Expected on_nan in {_ON_NAN}, got {self.on_nan!r}.")
-        if not 0 < self.nan_lr_factor < 1 or not _is_int(self.nan_retries) or self.nan_retries < 0:
+        if not 0 < self.nan_lr_factor < 1 or not is_integer(self.nan_retries) or self.nan_retries < 0:
             raise ValueError(f"Expected 0 < nan_lr_factor < 1 and an integer nan_retries >= 0, got "
                              f"{self.nan_lr_factor}, {self.nan_retries!r}.")
         object.__setattr__(self, "rollout_schedule", _parse_schedule(self.rollout_schedule))
-
-
-def _is_int(value) -> bool:
-    """An integral number (``3``, ``3.0``), not a bool, string, NaN or ``2.5``."""
-    try:
-        return not isinstance(value, bool) and float(value) == int(value)
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def _parse_schedule(schedule) -> tuple | None:
