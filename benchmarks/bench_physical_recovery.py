@@ -31,7 +31,7 @@ from hybridkit import GridSpec
 from hybridkit.convert import to_tensor
 from hybridkit.physics import Burgers, Diffusion, learnable
 from hybridkit.training import PhysicalTrainer
-from hybridkit.training._physical import _BoundedTransform
+from hybridkit.training._fit import _BoundedTransform
 
 L = 100.0
 

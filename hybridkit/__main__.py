@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=None,
                       help="directory for the dataset (default: $HYBRIDKIT_DATA/datasets or data/datasets)")
     demo.add_argument("--config", type=Path, default=None,
-                      help=f"YAML config with a `dataset` section (default: {_DEFAULT_CONFIG.name} "
+                      help=f"YAML config with a `data` section (default: {_DEFAULT_CONFIG.name} "
                            "when present, else built-in defaults)")
     demo.add_argument("--force", action="store_true", help="regenerate even if an up-to-date file exists")
     demo.set_defaults(run=_demo)

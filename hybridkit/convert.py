@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 from phi.field import CenteredGrid, Field
 from phiml import math

@@ -82,7 +82,7 @@ def run_hybrid(path: Path, cache: Path) -> dict:
     out = {f"w/{k}": v.detach().cpu().numpy() for k, v in synthetic.model.state_dict().items()}
     out["loss"] = np.asarray(synthetic.history["loss"])
     out["viscosity"] = np.asarray(physical.params["viscosity"])
-    out["reverted"] = np.asarray([hist[0]["synthetic"]["reverted"], hist[0]["physical"]["reverted"]])
+    out["reverted"] = np.asarray([hist[0].synthetic.reverted, hist[0].physical.reverted])
     return out
 
 

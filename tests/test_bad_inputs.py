@@ -23,7 +23,7 @@ from hybridkit._expr import ExpressionError, evaluate
 from hybridkit.data import (DataManager, DatasetConfig, DatasetFormatError, HybridDataset, ObservationMask,
                             generate_dataset, make_loader, spatial_mask, temporal_mask, write_trajectories)
 from hybridkit.experiment import experiment_config, load_config
-from hybridkit.experiment._run import build_physical_model
+from hybridkit.experiment import build_physical_model
 from hybridkit.models import ConvNet, ModelRegistry, UNet
 from hybridkit.physics import Burgers, StabilityError, learnable
 from hybridkit.training import (CheckpointError, DivergenceError, HybridConfig, HybridTrainer, PhysicalTrainer,
@@ -72,8 +72,6 @@ def ctx(tmp_path_factory):
     blob = ckpt.read_bytes()
     (tmp / "half.pt").write_bytes(blob[: len(blob) // 2])
     (tmp / "params.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    (tmp / "checkpoints").mkdir()
-    (tmp / "checkpoints" / "latest.json").write_text('{"format": "hybridkit.HybridTrainer/1", "path": "cy')
     (tmp / "config.yaml").write_text("data: {num_train: [1, 2\n")
     (tmp / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     (tmp / "code.yaml").write_text("name: !!python/object/apply:os.getcwd []\n")
@@ -269,15 +267,17 @@ CASES = [
         [_nan_targets(c)]),
      ValueError, r"Expected finite data, got NaN or inf in the targets of \['velocity'\]"),
     ("PhysicalTrainer: num_predict_steps = 0", lambda c: PhysicalTrainer({"num_predict_steps": 0}, c.model, 1.0),
-     ConfigError, r"num_predict_steps must be an integer >= 1, got 0"),
+     ConfigError, r"Expected an integer num_predict_steps >= 1, got 0"),
     ("PhysicalTrainer: targets of another length", lambda c: PhysicalTrainer(
         {"num_predict_steps": 3}, c.model, 1.0).fit_items([_fields(c, steps=2)]),
      ValueError, r"batch dim 'time' of num_predict_steps=3 frames.* Fix: HybridDataset\(\.\.\., num_predict_steps=3\)"),
     ("PhysicalTrainer.load_params: not an npz", lambda c: PhysicalTrainer({}, c.model, 1.0).load_params(
         c.tmp / "params.npz"),
      ValueError, r"Expected a parameter file written by PhysicalTrainer\.save_params, but .* cannot be read"),
-    ("HybridTrainer: damaged checkpoint pointer", lambda c: _hybrid(c).load_checkpoint(c.tmp / "checkpoints"),
-     CheckpointError, r"Cannot read the checkpoint file .*latest\.json \(JSONDecodeError"),
+    ("HybridTrainer: another trainer's checkpoint", lambda c: _hybrid(c).load_checkpoint(c.ckpt),
+     CheckpointError, r"is a checkpoint of a 'SyntheticTrainer', not of a HybridTrainer\. Fix: load it into"),
+    ("HybridTrainer: damaged checkpoint", lambda c: _hybrid(c).load_checkpoint(c.tmp / "half.pt"),
+     CheckpointError, r"Expected a checkpoint written by HybridTrainer\.save_checkpoint, but .* cannot be read"),
     # ------------------------------------------------------------ configs and expressions
     ("config: unknown key", lambda c: experiment_config({"hybrid": {"alpha_synth": 1.0}}),
      ConfigError, r"Unknown key\(s\) in hybrid: 'alpha_synth' \(did you mean 'alpha_synthetic'\?\)"),
@@ -365,7 +365,7 @@ def test_divergence_raises_and_leaves_the_last_good_state():
     trainer.train(_diverging_batches(), 1, progress=False)
     good = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     moments = {k: v.clone() for k, v in trainer.optimizer.state_dict()["state"][0].items()}
-    history = {k: list(v) for k, v in trainer.history.items()}
+    history = list(trainer.history)
     for group in trainer.optimizer.param_groups:
         group["lr"] = 1e30
     with pytest.raises(DivergenceError, match=r"epoch 2 is not finite.*back at the start of the epoch"):

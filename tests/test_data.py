@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from hybridkit import GridSpec
+from hybridkit._config import ConfigError
 from hybridkit.convert import to_tensor
 from hybridkit.data import (DataManager, DatasetFormatError, HybridDataset, collate_fields,
                             ensure_dataset, generate_dataset, make_loader)
@@ -351,12 +352,15 @@ def test_field_mode_loader_stacks_along_batch(path):
 
 # ------------------------------------------------------------------ configs and the CLI
 def test_ensure_dataset_reuses_and_regenerates(tmp_path):
-    cfg = {"name": "tiny", "resolution": [16], "domain_size": [50], "num_sims": 2, "num_frames": 3}
+    cfg = {"name": "tiny", "pde_params": {"resolution": [16], "domain_size": [50], "dt": 0.1, "viscosity": 0.5},
+           "num_sims": 2, "num_frames": 3}
     p, generated = ensure_dataset(cfg, directory=tmp_path)
     assert generated and p == tmp_path / "tiny.h5"
     assert ensure_dataset(cfg, directory=tmp_path) == (p, False)
     p, generated = ensure_dataset({**cfg, "num_sims": 3}, directory=tmp_path)
     assert generated and DataManager(p).num_sims == 3
+    with pytest.raises(ConfigError, match=r"move \['resolution', 'domain_size'\] into pde_params"):
+        ensure_dataset({"name": "old", "resolution": [16], "domain_size": [50]}, directory=tmp_path)
 
 
 def test_demo_command(tmp_path):

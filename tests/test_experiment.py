@@ -61,7 +61,7 @@ def test_overrides_are_parsed_as_yaml_values():
 
 
 def test_field_coefficients_are_safe_expressions():
-    from hybridkit.experiment._run import build_physical_model
+    from hybridkit.experiment import build_physical_model
 
     cfg = experiment_config({"data": {"pde": "Diffusion", "pde_params": {
         "resolution": [8], "domain_size": [100.0], "boundary": "periodic",

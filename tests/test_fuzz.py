@@ -26,7 +26,8 @@ from hybridkit._expr import ExpressionError, evaluate
 from hybridkit.data import DataManager, DatasetFormatError, HybridDataset, generate_dataset
 from hybridkit.experiment import experiment_config, load_config
 from hybridkit.experiment._config import ExperimentConfig
-from hybridkit.experiment._run import build_physical_model, coefficient
+from hybridkit.experiment import build_physical_model
+from hybridkit.data import coefficient
 from hybridkit.models import ConvNet, ModelRegistry
 from hybridkit.physics import Burgers, learnable
 from hybridkit.training import PhysicalTrainer, SyntheticTrainer

@@ -1,13 +1,12 @@
 """HybridTrainer: the cycle mechanics (reversion, resume, errors) and the evidence that it helps."""
-import json
 
 import numpy as np
 import pytest
 import torch
 
 from hybridkit import GridSpec
-from hybridkit.data import CacheManager, DataManager, HybridDataset, generate_dataset
-from hybridkit.experiment import experiment_config, prepare_data, run_experiment
+from hybridkit.data import AugmentedDataset, CacheManager, DataManager, HybridDataset, generate_dataset
+from hybridkit.experiment import experiment_config, run_experiment
 from hybridkit.models import UNet
 from hybridkit.physics import Burgers, learnable
 from hybridkit.training import HybridConfig, HybridTrainer, PhysicalTrainer, SyntheticTrainer
@@ -41,32 +40,35 @@ def test_resume_from_checkpoint_gives_the_uninterrupted_result(real, tmp_path):
     full = _state(s, p)
 
     s, p = _trainers(model)
-    HybridTrainer(cfg, s, p, cache=CacheManager(tmp_path / "c2")).train(
-        data, 1, progress=False, checkpoint_dir=tmp_path / "ckpt")
-    # a new process: fresh objects, state only from the checkpoint folder
+    ckpt = tmp_path / "ckpt" / "hybrid.pt"
+    HybridTrainer(cfg, s, p, cache=CacheManager(tmp_path / "c2")).train(data, 1, progress=False, checkpoint=ckpt)
+    # a new process: fresh objects, state only from the checkpoint file
     s, p = _trainers(model, seed=123)
     resumed = HybridTrainer(cfg, s, p, cache=CacheManager(tmp_path / "c3"))
-    assert resumed.load_checkpoint(tmp_path / "ckpt") and resumed.cycle == 1
-    resumed.train(data, 1, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    resumed.load_checkpoint(ckpt)
+    assert resumed.cycle == 1
+    resumed.train(data, 1, progress=False, checkpoint=ckpt)
     again = _state(s, p)
     assert again[2] == full[2]
     assert again[1] == full[1]
     for k in full[0]:
         assert torch.equal(full[0][k], again[0][k]), k
-    latest = json.loads((tmp_path / "ckpt" / "latest.json").read_text())
-    assert latest["path"] == "cycle_0002"
+    after = HybridTrainer(cfg, *_trainers(model, seed=7))
+    after.load_checkpoint(ckpt)
+    assert after.cycle == 2 and [r.cycle for r in after.history] == [1, 2]
 
 
 def test_load_checkpoint_refuses_another_config(real, tmp_path):
     model, data = real
     s, p = _trainers(model)
     cfg = HybridConfig(warmup_epochs=1, synthetic_epochs=1, physical_trajectories=2)
-    HybridTrainer(cfg, s, p).train(data, 1, progress=False, checkpoint_dir=tmp_path)
+    HybridTrainer(cfg, s, p).train(data, 1, progress=False, checkpoint=tmp_path / "hybrid.pt")
     s, p = _trainers(model)
     other = HybridTrainer(HybridConfig(warmup_epochs=1, synthetic_epochs=3, physical_trajectories=2), s, p)
     with pytest.raises(ValueError, match="another hybrid config"):
-        other.load_checkpoint(tmp_path)
-    assert HybridTrainer(cfg, s, p).load_checkpoint(tmp_path / "nothing-here") is False
+        other.load_checkpoint(tmp_path / "hybrid.pt")
+    with pytest.raises(FileNotFoundError):
+        HybridTrainer(cfg, s, p).load_checkpoint(tmp_path / "nothing-here.pt")
 
 
 def test_worse_synthetic_update_is_reverted_to_what_the_next_epoch_starts_from(real):
@@ -79,15 +81,16 @@ def test_worse_synthetic_update_is_reverted_to_what_the_next_epoch_starts_from(r
     before = _state(s, p)
     opt_before = {k: v.clone() for k, v in s.optimizer.state_dict()["state"][0].items() if torch.is_tensor(v)}
     (entry,) = hybrid.train(data, 1, progress=False)
-    assert entry["synthetic"]["reverted"], entry
-    assert entry["synthetic"]["real_loss_after"] > entry["synthetic"]["real_loss_before"]
+    assert entry.synthetic.reverted, entry
+    assert entry.synthetic.real_loss_after > entry.synthetic.real_loss_before
     after = _state(s, p)
     assert after[2] == before[2]  # epoch counter (and so the rollout schedule) restored
     for k in before[0]:
         assert torch.equal(before[0][k], after[0][k])
     opt_after = s.optimizer.state_dict()["state"][0]
     assert all(torch.equal(opt_before[k], opt_after[k]) for k in opt_before)
-    assert np.isclose(hybrid._synthetic_real_loss(hybrid._with_weights(data)), entry["synthetic"]["real_loss_before"])
+    real_s = AugmentedDataset.observed(data, p.observation)
+    assert np.isclose(hybrid._synthetic_real_loss(real_s), entry.synthetic.real_loss_before)
 
 
 def test_worse_physical_update_is_reverted(real, tmp_path):
@@ -99,8 +102,8 @@ def test_worse_physical_update_is_reverted(real, tmp_path):
                        interaction_region="all", synthetic_trajectories=4)
     hybrid = HybridTrainer(cfg, s, p)
     (entry,) = hybrid.train(data, 1, progress=False)
-    assert entry["physical"]["generated_samples"] == 4
-    assert entry["physical"]["reverted"], entry
+    assert entry.physical.generated_samples == 4
+    assert entry.physical.reverted, entry
     assert p.params["viscosity"] == pytest.approx(0.5)
     assert p.last_result.params["viscosity"] != pytest.approx(0.5, rel=1e-2)
 

@@ -40,8 +40,8 @@ CONFIG = {
 }
 
 # The wrapper: `python -c CHILD PAUSE args...`. PAUSE is "", "generate", "epoch:K" (second batch
-# of epoch K), "save:K" (half of the checkpoint of epoch K written) or "hybrid-save:C" (cycle C's
-# checkpoint folder complete but not yet renamed into place).
+# of epoch K), "save:K" (half of the checkpoint of epoch K written) or "hybrid-save:C" (half of the
+# checkpoint after cycle C written).
 CHILD = r"""
 import io, os, sys, time
 import torch
@@ -75,7 +75,10 @@ SyntheticTrainer._batch_loss = counted_batch_loss
 
 save = torch.save
 def half_save(obj, f, *a, **k):
-    if isinstance(obj, dict) and pause == f"save:{obj.get('epoch')}":
+    state = obj.get("state", {}) if isinstance(obj, dict) else {}
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if (kind == "SyntheticTrainer" and pause == f"save:{state.get('epoch')}") or (
+            kind == "HybridTrainer" and pause == f"hybrid-save:{state.get('cycle')}"):
         buf = io.BytesIO()
         save(obj, buf, *a, **k)
         data = buf.getvalue()
@@ -92,20 +95,6 @@ def announced_save(self, path):
     print("saved epoch", self.epoch, flush=True)
     return out
 SyntheticTrainer.save_checkpoint = announced_save
-
-cycle = [None]
-write_hybrid = HybridTrainer._write_checkpoint
-def noted_write(self, root, name):
-    cycle[0] = self.cycle
-    return write_hybrid(self, root, name)
-HybridTrainer._write_checkpoint = noted_write
-save_params = PhysicalTrainer.save_params
-def paused_save_params(self, path):
-    out = save_params(self, path)
-    if pause == f"hybrid-save:{cycle[0]}":
-        hold(pause)
-    return out
-PhysicalTrainer.save_params = paused_save_params
 
 from hybridkit.__main__ import main
 sys.exit(main(argv))
@@ -181,14 +170,14 @@ def test_synthetic_run_killed_anywhere_resumes_to_the_same_result(tmp_path, conf
     # 2. in the middle of epoch 3: the checkpoint on disk is the complete one of epoch 2
     lines = _kill_when_paused(_spawn("epoch:3", config, run, data, mode))
     assert "saved epoch 2" in lines and "saved epoch 3" not in lines
-    assert _checkpoint(run / "synthetic.pt")["epoch"] == 2
+    assert _checkpoint(run / "checkpoint.pt")["state"]["epoch"] == 2
 
     # 3. halfway through writing the checkpoint of epoch 5: the old checkpoint (epoch 4) stands,
     #    the half-written bytes sit in a temporary file that torch cannot read
     lines = _kill_when_paused(_spawn("save:5", config, run, data, mode))
     assert any("resuming" in line and "at epoch 2" in line for line in lines), lines
-    assert _checkpoint(run / "synthetic.pt")["epoch"] == 4
-    partial = list(run.glob(".synthetic.pt.*.tmp"))
+    assert _checkpoint(run / "checkpoint.pt")["state"]["epoch"] == 4
+    partial = list(run.glob(".checkpoint.pt.*.tmp"))
     assert len(partial) == 1
     with pytest.raises(Exception):
         torch.load(partial[0], weights_only=True)
@@ -198,13 +187,14 @@ def test_synthetic_run_killed_anywhere_resumes_to_the_same_result(tmp_path, conf
     assert "resuming from" in out and "at epoch 4" in out
     _finish(reference)
 
-    a, b = _checkpoint(tmp_path / "reference" / "synthetic.pt"), _checkpoint(run / "synthetic.pt")
+    a = _checkpoint(tmp_path / "reference" / "checkpoint.pt")["state"]
+    b = _checkpoint(run / "checkpoint.pt")["state"]
     assert a["epoch"] == b["epoch"] == CONFIG["synthetic"]["epochs"]
-    assert a["model_state"].keys() == b["model_state"].keys()
-    assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
-    assert all(torch.equal(a["optimizer_state"]["state"][i][s], b["optimizer_state"]["state"][i][s])
-               for i in a["optimizer_state"]["state"] for s in a["optimizer_state"]["state"][i])
-    assert torch.equal(a["noise_state"], b["noise_state"]) and a["history"] == b["history"]
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["optimizer"]["state"][i][s], b["optimizer"]["state"][i][s])
+               for i in a["optimizer"]["state"] for s in a["optimizer"]["state"][i])
+    assert torch.equal(a["generator"], b["generator"]) and a["history"] == b["history"]
     assert _metrics(tmp_path / "reference", mode) == _metrics(run, mode)
     # the datasets the two runs made are byte-identical (the killed writer left no trace in them)
     ref_files = sorted(p.read_bytes() for p in (tmp_path / "data_ref" / "cache").glob("*.h5"))
@@ -212,16 +202,14 @@ def test_synthetic_run_killed_anywhere_resumes_to_the_same_result(tmp_path, conf
 
 
 def test_hybrid_run_killed_while_saving_a_cycle_resumes_to_the_same_result(tmp_path, config):
-    """Killed after cycle 2's checkpoint folder is complete but before it is renamed into place:
-    latest.json still names cycle 1; the rerun resumes after cycle 1 and ends where an
-    uninterrupted run ends."""
+    """Killed halfway through writing the checkpoint after cycle 2: the one of cycle 1 stands; the
+    rerun resumes after cycle 1 and ends where an uninterrupted run ends."""
     mode = "hybrid"
     reference = _spawn("", config, tmp_path / "reference", tmp_path / "data_ref", mode)
     run, data = tmp_path / "run", tmp_path / "data"
     _kill_when_paused(_spawn("hybrid-save:2", config, run, data, mode))
-    ckpts = run / "checkpoints"
-    assert json.loads((ckpts / "latest.json").read_text())["path"] == "cycle_0001"
-    assert not (ckpts / "cycle_0002").exists() and list(ckpts.glob(".cycle_0002.*"))
+    assert _checkpoint(run / "checkpoint.pt")["state"]["cycle"] == 1
+    assert len(list(run.glob(".checkpoint.pt.*.tmp"))) == 1
     out = _finish(_spawn("", config, run, data, mode))
     assert "after cycle 1" in out
     _finish(reference)

@@ -12,7 +12,7 @@ from hybridkit._config import ConfigError
 from hybridkit.data import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask
 from hybridkit.physics import AdvectionDiffusion, Burgers, Diffusion, LearnableParam, learnable
 from hybridkit.training import FitError, FitResult, FitWarning, PhysicalConfig, PhysicalTrainer
-from hybridkit.training._physical import regularizer
+from hybridkit.physics import smoothness_penalty as regularizer
 
 torch.set_num_threads(1)
 
@@ -82,15 +82,15 @@ def test_seed_usage_block_runs(tmp_path):
     )
     # 4. Train with explicit data
     run = trainer.train(data_source=dataset, num_epochs=1, progress=False)
-    assert run["results"][0].status == "converged"
+    assert run[0].status == "converged"
     assert abs(trainer.params["viscosity"] / NU - 1) < 1e-3
     # 5. Reuse trainer with different data: it continues from the estimate
     augmented_dataset = HybridDataset(data_manager=data_manager, sim_indices=[1], num_predict_steps=10,
                                       num_frames=11, return_fields=True, use_sliding_window=True)
     run2 = trainer.train(data_source=augmented_dataset, num_epochs=1, progress=False)
-    assert run2["results"][0].initial_loss < 1e-3 * run["results"][0].initial_loss
+    assert run2[0].initial_loss < 1e-3 * run[0].initial_loss
     assert abs(trainer.params["viscosity"] / NU - 1) < 1e-3
-    assert len(trainer.history["results"]) == 2 and trainer.epoch == 2
+    assert len(trainer.history) == 2 and trainer.epoch == 2
 
 
 def test_field_loader_batches_are_fitted_as_one_problem(tmp_path):
@@ -102,7 +102,7 @@ def test_field_loader_batches_are_fitted_as_one_problem(tmp_path):
     loader = make_loader(dataset, batch_size=4, shuffle=True, seed=0)
     trainer = PhysicalTrainer({"num_predict_steps": 5}, Burgers(GRID), [learnable("viscosity", 0.1)])
     run = trainer.train(loader, num_epochs=1, progress=False)
-    assert run["results"][0].num_samples == len(dataset) == 12
+    assert run[0].num_samples == len(dataset) == 12
     assert abs(trainer.params["viscosity"] / NU - 1) < 1e-3
 
 
@@ -112,13 +112,13 @@ def test_scalar_viscosity_recovered_from_5x_off(burgers_data, guess):
     model, initial, targets = burgers_data
     trainer = PhysicalTrainer({"num_predict_steps": 10}, model, [learnable("viscosity", guess)])
     run = trainer.train(items_of(initial, targets), num_epochs=1, progress=False)
-    result = run["results"][0]
+    result = run[0]
     err = abs(trainer.params["viscosity"] / NU - 1)
     print(f"\nscalar viscosity from {guess}: rel err {err:.2e}, {result.iterations} it, "
           f"{result.evaluations} evals, {result.seconds:.2f} s")
     assert err < 1e-3
     assert result.status == "converged" and result.final_loss < 1e-4 * result.initial_loss
-    assert result.num_samples == 2 and len(run["results"]) == 1  # one problem, not one per sample
+    assert result.num_samples == 2 and len(run) == 1  # one problem, not one per sample
     assert result.iterations >= 1 and result.evaluations >= result.iterations
     assert result.seconds < 30
 
@@ -136,7 +136,7 @@ def test_max_samples_takes_evenly_spaced_items(burgers_data):
     items = items_of(initial, targets) * 3
     trainer = PhysicalTrainer({"num_predict_steps": 10, "max_samples": 3}, model, [learnable("viscosity", 1.0)])
     run = trainer.train(items, 1, progress=False)
-    assert run["results"][0].num_samples == 3
+    assert run[0].num_samples == 3
 
 
 def test_temporal_mask_few_frames_still_recovers(burgers_data):

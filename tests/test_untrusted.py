@@ -6,7 +6,6 @@ real (plain ``pickle.load`` does create the marker).
 """
 from __future__ import annotations
 
-import json
 import pickle
 
 import numpy as np
@@ -39,14 +38,14 @@ def _net():
     return ConvNet({"in_channels": 1, "out_channels": 1, "ndim": 1, "width": 4, "depth": 1})
 
 
-def _crafted_checkpoint(tmp_path, marker):
-    """A real SyntheticTrainer checkpoint with a payload slipped into its history."""
-    trainer = SyntheticTrainer({}, _net())
-    path = trainer.save_checkpoint(tmp_path / "synthetic.pt")
-    state = torch.load(path, weights_only=True)
-    state["history"]["note"] = [Payload(marker)]
+def _crafted_checkpoint(path, marker, trainer=None):
+    """A real checkpoint (SyntheticTrainer by default) with a payload slipped into its state."""
+    trainer = trainer or SyntheticTrainer({}, _net())
+    path = trainer.save_checkpoint(path)
+    doc = torch.load(path, weights_only=True)
+    doc["state"]["note"] = [Payload(marker)]
     with open(path, "wb") as fh:
-        torch.save(state, fh)
+        torch.save(doc, fh)
     return path
 
 
@@ -58,7 +57,7 @@ def test_the_payload_is_real(tmp_path):
 
 def test_crafted_checkpoint_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "pwned"
-    path = _crafted_checkpoint(tmp_path, marker)
+    path = _crafted_checkpoint(tmp_path / "synthetic.pt", marker)
     trainer = SyntheticTrainer({}, _net())
     with pytest.raises(CheckpointError, match=r"Refused to load .*synthetic\.pt: it holds Python objects other "
                                               r"than tensors and plain data.*GLOBAL io\.open"):
@@ -68,7 +67,7 @@ def test_crafted_checkpoint_is_refused_without_running_it(tmp_path):
 
 
 def test_crafted_checkpoint_inside_a_hybrid_run_is_refused(tmp_path):
-    """Resuming a hybrid run whose checkpoint folder was tampered with: refused, nothing half-loaded."""
+    """Resuming a hybrid run whose checkpoint was tampered with: refused, nothing half-loaded."""
     marker = tmp_path / "pwned"
     model = Burgers(GridSpec((16,), (100.0,)), dt=0.2)
 
@@ -76,13 +75,10 @@ def test_crafted_checkpoint_inside_a_hybrid_run_is_refused(tmp_path):
         return HybridTrainer(HybridConfig(), SyntheticTrainer({}, _net()),
                              PhysicalTrainer({"num_predict_steps": 2}, model, 1.0))
 
-    root = tmp_path / "checkpoints"
-    hybrid().save_checkpoint(root)
-    folder = root / json.loads((root / "latest.json").read_text())["path"]
-    _crafted_checkpoint(folder, marker)
+    path = _crafted_checkpoint(tmp_path / "hybrid.pt", marker, hybrid())
     resumed = hybrid()
     with pytest.raises(CheckpointError, match="Refused to load"):
-        resumed.load_checkpoint(root)
+        resumed.load_checkpoint(path)
     assert not marker.exists() and resumed.cycle == 0 and resumed.physical.params["viscosity"] == 1.0
 
 
@@ -100,7 +96,7 @@ def test_crafted_checkpoint_in_a_run_directory_stops_the_rerun(tmp_path, monkeyp
     run = tmp_path / "run"
     run.mkdir()
     # a checkpoint of the right architecture (ConvNet, 1 channel, periodic) carrying the payload
-    _crafted_checkpoint(run, marker)
+    _crafted_checkpoint(run / "checkpoint.pt", marker)
     with pytest.raises(CheckpointError, match="Refused to load"):
         run_experiment(cfg, run, progress=False, log=lambda m: None)
     assert not marker.exists()
@@ -163,22 +159,24 @@ def test_run_name_cannot_leave_the_runs_folder(name):
         experiment_config({"name": name})
 
 
-@pytest.mark.parametrize("pointer", [
-    {"format": "hybridkit.HybridTrainer/1", "path": "../../elsewhere"},
-    {"format": "hybridkit.HybridTrainer/1", "path": "cycle_0001/../../../etc"},
-    {"format": "hybridkit.HybridTrainer/1", "path": "/etc"},
-    {"format": "hybridkit.HybridTrainer/1", "path": ".."},
-    {"format": "something else", "path": "cycle_0001"},
+@pytest.mark.parametrize("envelope", [
+    {"format": "hybridkit.checkpoint", "version": 1, "kind": "SyntheticTrainer", "state": {}},
+    {"format": "hybridkit.checkpoint", "version": 99, "kind": "HybridTrainer", "state": {}},
+    {"format": "hybridkit.checkpoint", "version": 1, "kind": "HybridTrainer", "state": {"cycle": 1}},
+    {"format": "hybridkit.checkpoint", "version": 1, "kind": "HybridTrainer", "state": []},
+    {"format": "something else", "state": {}},
 ])
-def test_checkpoint_pointer_cannot_leave_its_folder(tmp_path, pointer):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    (root / "latest.json").write_text(json.dumps(pointer))
+def test_foreign_or_forged_checkpoint_is_refused_and_nothing_loads(tmp_path, envelope):
+    """A checkpoint that is another trainer's, another version's, lacks parts or is forged is refused
+    with CheckpointError, and the trainer keeps its state."""
+    path = tmp_path / "hybrid.pt"
+    torch.save(envelope, path)
     model = Burgers(GridSpec((16,), (100.0,)))
     hybrid = HybridTrainer(HybridConfig(), SyntheticTrainer({}, _net()),
                            PhysicalTrainer({"num_predict_steps": 2}, model, 1.0))
-    with pytest.raises(CheckpointError, match="is not a HybridTrainer checkpoint pointer"):
-        hybrid.load_checkpoint(root)
+    with pytest.raises(CheckpointError, match="Fix:"):
+        hybrid.load_checkpoint(path)
+    assert hybrid.cycle == 0 and hybrid.physical.params["viscosity"] == 1.0
 
 
 def test_no_module_loads_with_pickle_or_evaluates_strings():

@@ -8,15 +8,17 @@
 * :class:`HybridDataset` — sliding windows ``(initial, targets)`` as torch tensors (networks) or
   PhiFlow fields (physical models)
 * :class:`AugmentedDataset` — real plus generated windows, with counts and per-item weights
-* :func:`make_loader`, :func:`collate_fields` — seeded ``DataLoader`` for either mode
-* :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir` —
+* :func:`make_loader`, :func:`collate_fields`, :class:`EpochSampler` — seeded ``DataLoader`` for
+  either mode; :func:`create_data_loader` — one from an experiment config in the design note's layout
+* :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir`,
+  :func:`build_model`, :func:`coefficient` —
   named datasets generated on demand under ``data/datasets/`` (or ``$HYBRIDKIT_DATA``), reused
   while their config is unchanged; what ``python -m hybridkit demo`` and the notebooks use
 * :class:`CacheManager`, :class:`CacheEntry`, :func:`cache_key` — generated trajectories on disk,
   keyed by what produced them, cleaned by age / size
 * :class:`DatasetFormatError` — a file is not a hybridkit dataset
 * :class:`ObservationMask`, :func:`spatial_mask`, :func:`temporal_mask`, :func:`add_noise`,
-  :func:`masked_mse` — partial, noisy observations and the loss over observed points only
+  :func:`masked_mse`, :func:`observed_count` — partial, noisy observations and the loss over observed points only
 
 File format (``format="hybridkit-dataset"``, ``format_version=1``), one HDF5 file per dataset:
 
@@ -50,12 +52,12 @@ seed and parameters give a byte-identical file. Plain h5py reads it::
 from ._augmented import AugmentedDataset
 from ._cache import CacheEntry, CacheManager, cache_key
 from ._dataset import HybridDataset
-from ._dataset_config import DatasetConfig, data_dir, ensure_dataset, load_dataset_config
+from ._dataset_config import DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config
 from ._format import DatasetFormatError
 from ._generate import generate_dataset, write_trajectories
-from ._loader import collate_fields, make_loader
+from ._loader import EpochSampler, collate_fields, create_data_loader, make_loader
 from ._manager import DataManager
-from ._observation import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask
+from ._observation import ObservationMask, add_noise, masked_mse, observed_count, spatial_mask, temporal_mask
 
 __all__ = [
     "generate_dataset",
@@ -64,14 +66,18 @@ __all__ = [
     "HybridDataset",
     "AugmentedDataset",
     "make_loader",
+    "create_data_loader",
+    "EpochSampler",
     "collate_fields",
     "DatasetConfig",
     "ensure_dataset",
     "load_dataset_config",
     "data_dir",
+    "build_model",
+    "coefficient",
     "CacheManager",
     "CacheEntry",
     "cache_key",
     "DatasetFormatError",
 ]
-__all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse"]
+__all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse", "observed_count"]

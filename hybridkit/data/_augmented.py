@@ -17,7 +17,7 @@ class AugmentedDataset(Dataset):
     tensor mode, ``(initial_fields, target_fields, weight)`` in field mode. Real items come
     first (indices ``0 .. n_real - 1``), then the generated ones.
 
-    **Counts** (the seed's count-based augmentation): with ``generated_per_real=r``, the dataset
+    **Counts** (the original design note's count-based augmentation): with ``generated_per_real=r``, the dataset
     holds ``round(r * n_real)`` generated windows, drawn without replacement (seeded) from all
     windows of the generated parts; None uses every generated window.
 
@@ -77,6 +77,19 @@ class AugmentedDataset(Dataset):
         self._offsets = offsets
         self._chosen = chosen
         self._n_real = n_real
+
+    @classmethod
+    def observed(cls, real: HybridDataset, observation=None) -> "AugmentedDataset":
+        """The real windows alone, each point weighted 1 where ``observation`` (an
+        :class:`~hybridkit.data.ObservationMask`) says data exist and 0 elsewhere (None: all)."""
+        if observation is None:
+            return cls(real, [])
+        return cls(real, [], weight_real=observation.point_weights(real.grid, real.num_predict_steps))
+
+    @property
+    def layout(self) -> HybridDataset:
+        """The dataset that defines the items' layout (fields, channels, grid)."""
+        return self.real if self.real is not None else self.generated[0]
 
     @property
     def counts(self) -> dict[str, int]:

@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from phiml import math
 from torch.utils.data import Dataset
 
 from .._checks import is_integer
@@ -120,6 +121,60 @@ class HybridDataset(Dataset):
     def out_channels(self) -> int:
         """Channels of each target frame: the dynamic fields."""
         return num_channels(self.dynamic_fields, self.vector_fields, self.grid.ndim)
+
+    @property
+    def channel_map(self) -> dict[str, slice]:
+        """``name -> slice`` of the field's channels in ``initial`` (dynamic, then static fields)."""
+        out, start = {}, 0
+        for name in self.dynamic_fields + self.static_fields:
+            width = num_channels((name,), self.vector_fields, self.grid.ndim)
+            out[name] = slice(start, start + width)
+            start += width
+        return out
+
+    @property
+    def layout(self) -> "HybridDataset":
+        """The dataset that defines the items' layout (itself; see ``AugmentedDataset.layout``)."""
+        return self
+
+    # ---------------------------------------------------------------- views
+    def with_options(self, **changes) -> "HybridDataset":
+        """The same simulations with some constructor options changed, e.g. the physical
+        model's view of a network's windows: ``ds.with_options(return_fields=True,
+        num_predict_steps=10)``."""
+        options = {"field_names": self.field_names, "num_frames": self.num_frames,
+                   "num_predict_steps": self.num_predict_steps, "dynamic_fields": self.dynamic_fields,
+                   "static_fields": self.static_fields, "use_sliding_window": self.use_sliding_window,
+                   "return_fields": self.return_fields}
+        unknown = sorted(set(changes) - set(options))
+        if unknown:
+            raise TypeError(f"Expected options among {sorted(options)}, got {unknown}.")
+        return HybridDataset(self.data_manager, self.sim_indices, **{**options, **changes})
+
+    def on(self, data_manager: "DataManager", sim_indices: Sequence[int] | None = None) -> "HybridDataset":
+        """Windows of the same layout (fields, window length, mode) over another dataset, e.g.
+        trajectories a model generated; all its frames and (by default) all its simulations."""
+        sims = range(data_manager.num_sims) if sim_indices is None else sim_indices
+        return HybridDataset(data_manager, sims, self.field_names, num_predict_steps=self.num_predict_steps,
+                             dynamic_fields=self.dynamic_fields, static_fields=self.static_fields,
+                             use_sliding_window=self.use_sliding_window, return_fields=self.return_fields)
+
+    def stack(self, indices: Sequence[int] | None = None) -> tuple[dict, dict]:
+        """Field-mode items stacked along a batch dim ``batch``, as the physical fit takes them.
+
+        Returns:
+            ``(initial, targets)``: ``name -> phiml tensor (batch, *space[, vector])`` (dynamic and
+            static fields) and ``name -> (batch, time, *space[, vector])`` (dynamic fields).
+        """
+        if not self.return_fields:
+            raise ValueError("Expected a field-mode dataset (return_fields=True). Fix: "
+                             "ds.with_options(return_fields=True).stack(...).")
+        items = [self[i] for i in (range(len(self)) if indices is None else indices)]
+        if not items:
+            raise ValueError("Expected at least one window to stack, got none.")
+        stack = lambda part, names: {k: math.stack([it[part][k].values for it in items], math.batch("batch"))  # noqa: E731
+                                     for k in names}
+        return stack(0, items[0][0]), stack(1, items[0][1])
 
     def __len__(self) -> int:
         """Number of windows."""

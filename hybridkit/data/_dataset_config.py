@@ -1,4 +1,18 @@
-"""Named datasets from small configs: where they live, how they are built, generated once."""
+"""Named datasets from small configs: where they live, how they are built, generated once.
+
+One YAML data schema serves the named datasets (``python -m hybridkit demo``, the notebooks) and
+the experiment runner (its ``data`` section adds what is observed: train/test split, noise,
+region): a PDE name and its ``pde_params`` (grid, ``dt`` and coefficients, a field coefficient
+possibly an expression of the grid coordinates), frames and a seed::
+
+    data:
+      name: burgers1d_default
+      pde: Burgers
+      pde_params: {resolution: [64], domain_size: [100.0], boundary: periodic, dt: 0.1, viscosity: 0.5}
+      num_sims: 32
+      num_frames: 21
+      seed: 0
+"""
 from __future__ import annotations
 
 import os
@@ -6,17 +20,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import yaml
 
 from .._config import ConfigError, from_dict, to_dict
+from .._expr import evaluate as evaluate_expression
+from .._grid import GridSpec
 from ..models import ModelRegistry
 from ._generate import generate_dataset
 from ._manager import DataManager
 
+__all__ = ["DatasetConfig", "data_dir", "load_dataset_config", "ensure_dataset", "build_model", "coefficient"]
+
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+_GRID_KEYS = ("resolution", "domain_size", "boundary")
 
 
-@dataclass
+def _default_pde_params() -> dict:
+    return {"resolution": [64], "domain_size": [100.0], "boundary": "periodic", "dt": 0.1, "viscosity": 0.5}
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """What a dataset is made of; the file is ``<data dir>/datasets/<name>.h5``.
 
@@ -25,23 +49,57 @@ class DatasetConfig:
 
     name: str = "burgers1d_default"  # file stem; one config per name
     pde: str = "Burgers"  # a physical model name known to hybridkit.models.ModelRegistry
-    resolution: tuple = (64,)  # cells per axis
-    domain_size: tuple = (100.0,)  # length per axis: x in [0, 100)
-    boundary: str = "periodic"  # or "zero"
-    dt: float = 0.1  # time between stored frames
-    pde_params: dict = field(default_factory=lambda: {"viscosity": 0.5})  # PDE keyword arguments
+    # the model's keyword arguments: the grid (resolution, domain_size, boundary), dt, substeps and
+    # the coefficients; a field coefficient may be an expression of x, y, L, e.g. "0.1 + sin(pi*x/L)**2"
+    pde_params: dict = field(default_factory=_default_pde_params)
     num_sims: int = 32  # simulations (random initial states)
     num_frames: int = 21  # frames per simulation, the initial state included
     seed: int = 0  # same config + seed -> byte-identical file
 
     def __post_init__(self):
-        # normalised so that a YAML `100` and a default `100.0` describe the same (cached) file
-        self.resolution = tuple(int(n) for n in _as_tuple(self.resolution))
-        self.domain_size = tuple(float(s) for s in _as_tuple(self.domain_size))
-        self.dt = float(self.dt)
-        if not self.name or Path(self.name).name != self.name:
+        if not isinstance(self.name, str) or not self.name or Path(self.name).name != self.name:
             raise ValueError(f"Expected a plain file stem as name, got {self.name!r}.")
-        self.pde_params = dict(self.pde_params or {})
+        if not isinstance(self.pde_params, Mapping):
+            raise ValueError(f"Expected pde_params to be a mapping, got {type(self.pde_params).__name__}. "
+                             "Fix: e.g. {resolution: [64], domain_size: [100.0], dt: 0.1, viscosity: 0.5}.")
+        # normalised so that a YAML `100` and a default `100.0` describe the same (cached) file
+        object.__setattr__(self, "pde_params", _normalised(self.pde_params))
+
+
+def build_model(pde: str, pde_params: Mapping[str, Any]):
+    """The physical model ``pde`` (a :class:`~hybridkit.models.ModelRegistry` name) with the
+    grid, ``dt`` and coefficients of ``pde_params``; string coefficients are expressions of the
+    grid's cell centres (:func:`coefficient`).
+
+    Raises:
+        ConfigError: unknown model or keys, missing grid keys, a bad expression or value.
+    """
+    if not isinstance(pde_params, Mapping):
+        raise ConfigError(f"Expected pde_params as a mapping, got {type(pde_params).__name__}.")
+    params = dict(pde_params)
+    try:
+        grid = GridSpec(**{k: params[k] for k in _GRID_KEYS if k in params})
+    except TypeError as e:
+        raise ConfigError(f"pde_params needs resolution and domain_size: {e}") from None
+    except ValueError as e:
+        raise ConfigError(f"Invalid grid in pde_params: {e}") from None
+    # Strings are expressions only for coefficients (not e.g. boundary or on_unstable): ask a
+    # model built with the model's own defaults for those which are its parameters.
+    probe = ModelRegistry.get_physical_model(pde, {k: v for k, v in params.items()
+                                                   if not isinstance(v, str) or k == "boundary"})
+    resolved = {k: coefficient(v, grid) if k in probe.param_names else v for k, v in params.items()}
+    return ModelRegistry.get_physical_model(pde, resolved)
+
+
+def coefficient(value, grid: GridSpec):
+    """A config value; a string is an expression of the grid's cell centres (``x``, ``y``, ``L``...)."""
+    if not isinstance(value, str):
+        return value
+    coords = grid.coordinates()
+    names = dict(zip(grid.axes, coords))
+    names.update({f"L{a}": s for a, s in zip(grid.axes, grid.domain_size)}, L=grid.domain_size[0])
+    out = evaluate_expression(value, names)
+    return np.broadcast_to(np.asarray(out, dtype=np.float64), tuple(grid.resolution)).copy()
 
 
 def data_dir() -> Path:
@@ -54,13 +112,38 @@ def data_dir() -> Path:
     return Path.cwd() / "data"
 
 
-def load_dataset_config(path: str | os.PathLike, *, section: str = "dataset") -> DatasetConfig:
-    """Read the ``section`` of a YAML experiment config (``yaml.safe_load``) as a DatasetConfig."""
+def load_dataset_config(path: str | os.PathLike, *, section: str = "data") -> DatasetConfig:
+    """Read the ``data`` section of a YAML config (``yaml.safe_load``) as a DatasetConfig.
+
+    Raises:
+        ConfigError: no such section, unknown keys, or the old ``dataset:`` layout (the message
+            says how to convert it).
+    """
     with open(path) as fh:
         doc = yaml.safe_load(fh) or {}
-    if not isinstance(doc, Mapping) or section not in doc:
-        raise ConfigError(f"Expected a top-level {section!r} section in {path}, found {list(doc) if isinstance(doc, Mapping) else type(doc).__name__}.")
-    return from_dict(DatasetConfig, doc[section], where=f"{path}:{section}")
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"Expected a mapping at the top of {path}, got {type(doc).__name__}.")
+    if section not in doc and "dataset" in doc:
+        raise ConfigError(f"{path} uses the old `dataset:` layout. Fix: rename the section to `data:` and "
+                          + _conversion(doc["dataset"]))
+    if section not in doc:
+        raise ConfigError(f"Expected a top-level {section!r} section in {path}, found {list(doc)}.")
+    return _dataset_config(doc[section], f"{path}:{section}")
+
+
+def _dataset_config(cfg, where: str) -> DatasetConfig:
+    """``cfg`` as a DatasetConfig; the old layout (grid keys and dt beside pde_params) is refused
+    with how to convert it."""
+    if isinstance(cfg, Mapping) and any(k in cfg for k in (*_GRID_KEYS, "dt")):
+        raise ConfigError(f"The dataset config {where} has the old layout. Fix: " + _conversion(cfg))
+    return from_dict(DatasetConfig, cfg, where=where)
+
+
+def _conversion(old) -> str:
+    moved = [k for k in (*_GRID_KEYS, "dt") if isinstance(old, Mapping) and k in old]
+    return (f"move {moved} into pde_params, e.g. data: {{name: ..., pde: Burgers, pde_params: {{resolution: [64], "
+            "domain_size: [100.0], boundary: periodic, dt: 0.1, viscosity: 0.5}, num_sims: 32, num_frames: 21, "
+            "seed: 0}.")
 
 
 def ensure_dataset(cfg: DatasetConfig | Mapping[str, Any] | None = None, *, directory: str | os.PathLike | None = None,
@@ -75,10 +158,10 @@ def ensure_dataset(cfg: DatasetConfig | Mapping[str, Any] | None = None, *, dire
     Returns:
         ``(path, generated)``: ``generated`` is False when an up-to-date file was reused.
     """
-    cfg = from_dict(DatasetConfig, cfg, where="dataset")
+    cfg = _dataset_config(cfg, "dataset")
     directory = Path(directory) if directory is not None else data_dir() / "datasets"
     path = directory / f"{cfg.name}.h5"
-    source = _jsonable(to_dict(cfg))
+    source = _normalised(to_dict(cfg))
     if path.is_file():
         try:
             with DataManager(path, cache_mb=0) as dm:
@@ -86,22 +169,20 @@ def ensure_dataset(cfg: DatasetConfig | Mapping[str, Any] | None = None, *, dire
                     return path, False
         except (ValueError, OSError):
             pass  # unreadable or foreign file under our name: regenerate it
-    model = ModelRegistry.get_physical_model(cfg.pde, {
-        "resolution": cfg.resolution, "domain_size": cfg.domain_size, "boundary": cfg.boundary,
-        "dt": cfg.dt, "pde_params": cfg.pde_params})
+    model = build_model(cfg.pde, cfg.pde_params)
     generate_dataset(model, path, num_sims=cfg.num_sims, num_frames=cfg.num_frames, seed=cfg.seed,
                      overwrite=True, progress=progress, attrs=source)
     return path, True
 
 
-def _as_tuple(value) -> tuple:
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
-
-
-def _jsonable(value):
-    """Tuples -> lists (what a JSON round trip gives), so stored and current configs compare equal."""
+def _normalised(value):
+    """Plain JSON-like data (tuples -> lists, ints in float-valued grid keys as floats): what a
+    JSON round trip gives, so stored and current configs compare equal."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        out = {str(k): _normalised(v) for k, v in value.items()}
+        if "domain_size" in out and isinstance(out["domain_size"], list):
+            out["domain_size"] = [float(s) for s in out["domain_size"]]
+        return out
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_normalised(v) for v in value]
     return value

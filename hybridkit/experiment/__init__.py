@@ -2,17 +2,21 @@
 
 * :class:`ExperimentConfig` (+ sections), :func:`load_config`, :func:`apply_overrides` — configs
   read as data (``yaml.safe_load``), unknown keys are errors, ``section.key=value`` overrides
-* :func:`prepare_data` — simulate (or reuse) clean and observed data, cached by content
+* :func:`prepare_data`, :class:`ExperimentData` — simulate (or reuse) clean and observed data,
+  cached by content
 * :func:`run_experiment` — one mode (physical, synthetic, hybrid) or all three (``compare``),
-  with metrics, plots and checkpoints in a run directory, resumable
+  with metrics, plots and a checkpoint in a run directory, resumable
 * :func:`evaluate_run`, :func:`param_error`, :func:`summary_table` — judging on held-out data
 """
 from ._config import (DataSection, EvaluateSection, ExperimentConfig, PhysicalSection, SyntheticSection,
                       apply_overrides, experiment_config, load_config)
-from ._run import ExperimentData, evaluate_run, param_error, prepare_data, run_experiment, summary_table
+from ._data import ExperimentData, build_physical_model, prepare_data
+from ._evaluate import evaluate_run, param_error
+from ._modes import run_experiment
+from ._report import summary_table
 
 __all__ = [
     "ExperimentConfig", "DataSection", "SyntheticSection", "PhysicalSection", "EvaluateSection",
     "experiment_config", "load_config", "apply_overrides", "ExperimentData", "prepare_data",
-    "run_experiment", "evaluate_run", "param_error", "summary_table",
+    "build_physical_model", "run_experiment", "evaluate_run", "param_error", "summary_table",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -9,14 +10,19 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from .._config import ConfigError, from_dict
-from ..training._hybrid import HybridConfig
+from ..training import HybridConfig, PhysicalConfig, SyntheticConfig
 
 MODES = ("physical", "synthetic", "hybrid", "compare")
 
 
 @dataclass(frozen=True)
 class DataSection:
-    """The system and what is observed of it."""
+    """The system and what is observed of it.
+
+    The layout of a named dataset's config (:class:`hybridkit.data.DatasetConfig`: ``pde``,
+    ``pde_params``, ``num_frames``, ``seed``), with the simulations split into observed training
+    and held-out test ones, and what is observed of the training ones.
+    """
 
     pde: str = "Burgers"  # physical model name (hybridkit.models.ModelRegistry)
     # grid (resolution, domain_size, boundary), dt and the TRUE coefficients; a field coefficient
@@ -53,14 +59,15 @@ class SyntheticSection:
 
     model: str = "UNet"  # network name (hybridkit.models.ModelRegistry)
     model_params: dict = field(default_factory=dict)  # its options; channels and ndim come from the data
-    trainer_params: dict = field(default_factory=dict)  # SyntheticConfig keys
+    trainer_params: SyntheticConfig = field(default_factory=SyntheticConfig)  # SyntheticTrainer options
     epochs: int = 40  # synthetic-only mode (compare mode: warm-up + cycles x synthetic_epochs)
-    batch_size: int = 16  # windows per batch
+    batch_size: int = 16  # windows per batch, in the synthetic-only and the hybrid run alike
     init_seed: int = 0  # seeds the network's initial weights
 
     def __post_init__(self):
         _check_mapping(self.model_params, "synthetic.model_params", "{features: 16, levels: 2}")
-        _check_mapping(self.trainer_params, "synthetic.trainer_params", "{learning_rate: 1e-3}")
+        object.__setattr__(self, "trainer_params",
+                           from_dict(SyntheticConfig, self.trainer_params, where="synthetic.trainer_params"))
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,18 @@ class PhysicalSection:
 
     initial: dict = field(default_factory=lambda: {"viscosity": 2.5})  # name -> initial guess (number or expression)
     bounds: dict = field(default_factory=dict)  # name -> [low, high]; default: the model's valid range
-    trainer_params: dict = field(default_factory=dict)  # PhysicalConfig keys
+    trainer_params: PhysicalConfig = field(default_factory=PhysicalConfig)  # PhysicalTrainer options
     epochs: int = 1  # physical-only mode: fits (compare mode: cycles x physical_epochs)
 
     def __post_init__(self):
         _check_mapping(self.initial, "physical.initial", "{viscosity: 2.5}")
         _check_mapping(self.bounds, "physical.bounds", "{viscosity: [0.01, 5.0]}")
-        _check_mapping(self.trainer_params, "physical.trainer_params", "{num_predict_steps: 10}")
+        # the runner's default on a failed fit is to warn and go on (the evaluation says how good it is)
+        params = self.trainer_params
+        if not isinstance(params, PhysicalConfig):
+            params = {"on_failure": "warn", **params} if isinstance(params, Mapping) else params
+        object.__setattr__(self, "trainer_params",
+                           from_dict(PhysicalConfig, params, where="physical.trainer_params"))
         bad = {k: v for k, v in self.bounds.items() if not _is_pair(v)}
         if bad:
             raise ValueError(f"Expected physical.bounds as name -> [low, high], got {bad}. Fix: e.g. "
@@ -138,12 +150,22 @@ _SECTIONS = {"data": DataSection, "synthetic": SyntheticSection, "physical": Phy
 
 
 def experiment_config(doc: Mapping[str, Any] | ExperimentConfig | None) -> ExperimentConfig:
-    """Build an :class:`ExperimentConfig` from a plain dict (unknown keys anywhere are errors)."""
+    """Build an :class:`ExperimentConfig` from a plain dict (unknown keys anywhere are errors).
+
+    The hybrid run's batch size is ``synthetic.batch_size`` (one batch size for the network in
+    every mode, so a comparison is fair): a different ``hybrid.batch_size`` is refused.
+    """
     if isinstance(doc, ExperimentConfig):
         return doc
     doc = dict(doc or {})
     top = {k: v for k, v in doc.items() if k not in _SECTIONS}
     sections = {k: from_dict(cls, doc.get(k), where=k) for k, cls in _SECTIONS.items()}
+    hybrid, batch = doc.get("hybrid"), sections["synthetic"].batch_size
+    if isinstance(hybrid, Mapping) and "batch_size" in hybrid and hybrid["batch_size"] != batch:
+        raise ConfigError(f"hybrid.batch_size={hybrid['batch_size']!r} differs from synthetic.batch_size={batch!r}: "
+                          "the network's batch size is synthetic.batch_size in every mode (synthetic-only and "
+                          "hybrid alike). Fix: remove hybrid.batch_size and set synthetic.batch_size.")
+    sections["hybrid"] = dataclasses.replace(sections["hybrid"], batch_size=batch)
     return from_dict(ExperimentConfig, {**top, **sections}, where="experiment config")
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ._config import load_config
-from ._run import comparison_rows, markdown_row, run_experiment
+from ._modes import run_experiment
+from ._report import comparison_rows, markdown_row
 
 _ROOT = Path(__file__).resolve().parents[2]
 START, END = "<!-- evidence:start -->", "<!-- evidence:end -->"

@@ -9,7 +9,7 @@ residual ``u + net(u)`` (see :class:`AbstractNetwork`). Periodic grids use circu
 * :class:`ConvNet`, :class:`ConvNetConfig` — a plain convolution stack
 * :class:`AbstractNetwork` — what they share (input checks, the residual step)
 * :func:`rollout` — autoregressive prediction, static channels fed back unchanged
-* :class:`ModelRegistry` — the seed's name -> class map (synthetic and physical models)
+* :class:`ModelRegistry` — the original design note's name -> class map (synthetic and physical models)
 """
 from ._base import ACTIVATIONS, AbstractNetwork
 from ._convnet import ConvNet, ConvNetConfig

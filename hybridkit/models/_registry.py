@@ -1,4 +1,4 @@
-"""``ModelRegistry``: the seed's name -> class map for config-driven runs."""
+"""``ModelRegistry``: the original design note's name -> class map for config-driven runs."""
 from __future__ import annotations
 
 import difflib
@@ -22,7 +22,7 @@ _GRID_KEYS = ("resolution", "domain_size", "boundary")
 
 
 class ModelRegistry:
-    """Build a model from its name and a plain config dict (the seed's API).
+    """Build a model from its name and a plain config dict (the original design note's API).
 
     Python users import the classes directly (``hybridkit.models.UNet``,
     ``hybridkit.physics.Burgers``); the registry serves configs that name them.
@@ -66,7 +66,7 @@ class ModelRegistry:
     def get_synthetic_model(cls, name: str, config: Mapping[str, Any] | None = None) -> nn.Module:
         """A network from its name and options, e.g. ``("UNet", {"in_channels": 2, "out_channels": 1})``.
 
-        A ``"name"`` key in ``config`` (the seed's ``model.synthetic`` section has one) must agree
+        A ``"name"`` key in ``config`` (the original design note's ``model.synthetic`` section has one) must agree
         with ``name``. The other keys are the network's options (see ``UNetConfig`` etc.).
 
         Raises:
@@ -81,7 +81,7 @@ class ModelRegistry:
 
         ``resolution``, ``domain_size`` and ``boundary`` build the :class:`~hybridkit.GridSpec`;
         the other keys are the model's keyword arguments (``dt``, ``viscosity``, ...). A
-        ``"pde_params"`` sub-dict (the seed's layout) is merged into them; a ``"name"`` key must
+        ``"pde_params"`` sub-dict (the original design note's layout) is merged into them; a ``"name"`` key must
         agree with ``name``.
 
         Raises:

@@ -6,6 +6,7 @@
 * :class:`NavierStokes2D` — incompressible flow on a periodic box with Kolmogorov forcing
 * :class:`ParamSpec`, :class:`AbstractPDE` — what every model declares and shares
 * :func:`learnable`, :class:`LearnableParam` — a named initial guess for a trainer to optimise
+* :func:`smoothness_penalty` — gradient / total-variation / Laplacian penalty of a coefficient field
 """
 from ._base import AbstractPDE, ParamSpec, StabilityError, StabilityWarning
 from ._advection_diffusion import AdvectionDiffusion
@@ -13,9 +14,10 @@ from ._burgers import Burgers
 from ._diffusion import Diffusion
 from ._navier_stokes import NavierStokes2D
 from ._learnable import LearnableParam, as_learnables, learnable
+from ._smoothness import PENALTIES, smoothness_penalty
 
 __all__ = [
     "AbstractPDE", "ParamSpec", "StabilityError", "StabilityWarning",
     "Burgers", "Diffusion", "AdvectionDiffusion", "NavierStokes2D",
 ]
-__all__ += ["learnable", "LearnableParam", "as_learnables"]
+__all__ += ["learnable", "LearnableParam", "as_learnables", "smoothness_penalty", "PENALTIES"]

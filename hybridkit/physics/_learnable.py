@@ -1,6 +1,6 @@
 """Named learnable parameters: the initial guess of a PDE coefficient that a trainer optimises.
 
-The seed writes ``math.tensor(0.01, name="viscosity")``; phiml has no such call. The real spelling
+The original design note writes ``math.tensor(0.01, name="viscosity")``; phiml has no such call. The real spelling
 is ``learnable("viscosity", 0.01)``, which returns a :class:`LearnableParam` carrying the name,
 the initial value, the kind (scalar / field / vector) and optional bounds.
 """
@@ -115,7 +115,7 @@ class LearnableParam:
 
 def learnable(name: str, value, *, kind: str | None = None, bounds: tuple[float, float] | None = None,
               transform: str = "auto") -> LearnableParam:
-    """Create a named learnable parameter (the real spelling of the seed's ``math.tensor(v, name=...)``).
+    """Create a named learnable parameter (the real spelling of the original design note's ``math.tensor(v, name=...)``).
 
     Example::
 

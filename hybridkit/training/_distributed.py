@@ -183,21 +183,20 @@ def distributed_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuf
         )
     if len(dataset) == 0:
         raise ValueError("Expected a non-empty dataset, got one with 0 items.")
-    from ..data._loader import _field_mode, collate_fields
+    from ..data import make_loader
 
     # Padding (drop_last=False) repeats the first windows of the permutation so that every rank has
     # the same number of batches (DDP needs the same number of backward passes on every rank).
     sampler = DistributedSampler(dataset, num_replicas=world, rank=get_rank(), shuffle=shuffle,
                                  seed=int(seed), drop_last=drop_last)
-    return DataLoader(dataset, batch_size=int(batch_size) // world, sampler=sampler,
-                      num_workers=int(num_workers), drop_last=False,
-                      collate_fn=collate_fields if _field_mode(dataset) else None)
+    return make_loader(dataset, int(batch_size) // world, shuffle=False, num_workers=num_workers, sampler=sampler)
 
 
 def set_epoch(data_source, epoch: int) -> None:
-    """Tell a loader's :class:`DistributedSampler` which epoch starts (its permutation's seed)."""
+    """Tell a loader's epoch-keyed sampler (a :class:`DistributedSampler`, or
+    :func:`hybridkit.data.make_loader`'s with ``epoch_keyed=True``) which epoch starts."""
     sampler = getattr(data_source, "sampler", None)
-    if isinstance(sampler, DistributedSampler):
+    if callable(getattr(sampler, "set_epoch", None)):
         sampler.set_epoch(int(epoch))
 
 

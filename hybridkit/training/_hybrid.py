@@ -10,9 +10,10 @@ Objectives (``S`` the network, ``P`` the physical model, ``D`` the observed data
 
 Schedule: ``warmup_epochs`` of synthetic-only training, then cycles of
 (``P`` generates -> ``S`` trains on real + generated) and (``S`` generates -> ``P`` fits real +
-generated). An update that makes the loss on the observed data worse is reverted (``revert``):
-for ``S`` the network, optimizer, scheduler and epoch counter go back to what they were, for
-``P`` the parameters the next fit starts from.
+generated). An update that makes the loss on the observed data worse is reverted (``revert``) to
+what the next optimisation starts from: for ``S`` its whole ``state_dict`` (weights, optimizer,
+scheduler, epoch counter, generator), for ``P`` its parameters (its fit history keeps the fit;
+the cycle's record says it was reverted).
 
 Under ``torchrun`` (see :mod:`hybridkit.training._distributed`) the network trains data-parallel
 (``batch_size`` is the global batch), the physical fit runs on rank 0 and its parameters are
@@ -22,85 +23,33 @@ shared cache directory, or make identical ones in their own), and rank 0 writes 
 from __future__ import annotations
 
 import copy
-import json
 import os
-import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import torch
 from phiml import math
 from tqdm.auto import tqdm
 
-from .._config import ConfigError, from_dict, to_dict
+from .._checks import is_integer
+from .._config import from_dict, to_dict
 from ..convert import split_channels, stack_channels, to_field, to_tensor
-from ..data._augmented import AugmentedDataset
-from ..data._cache import CacheManager, cache_key
-from ..data._dataset import HybridDataset
-from ..data._generate import generate_dataset, write_trajectories
-from ..data._loader import make_loader
-from ..data._manager import DataManager
-from ..data._observation import ObservationMask
+from ..data import AugmentedDataset, CacheManager, DataManager, HybridDataset, cache_key, generate_dataset, make_loader
 from ..models import rollout
+from ._base import AbstractCheckpointable
+from ._checkpoint import CheckpointError, require
+from ._configs import HybridConfig
 from ._distributed import barrier, broadcast_json, distributed_loader, is_distributed, is_rank_zero
-from ._physical import PhysicalTrainer
-from ._synthetic import CheckpointError, SyntheticTrainer
+from ._physical import PhysicalTrainer, spread
+from ._records import CycleRecord, History, PhysicalUpdate, SyntheticUpdate
+from ._synthetic import SyntheticTrainer
 
-__all__ = ["HybridConfig", "HybridTrainer"]
-
-_STARTS = ("real", "fresh", "mixed")
-_REGIONS = ("unobserved", "all")
-_CHECKPOINT_FORMAT = "hybridkit.HybridTrainer/1"
+__all__ = ["HybridTrainer"]
 
 
-@dataclass(frozen=True)
-class HybridConfig:
-    """Options of :class:`HybridTrainer` (the ``hybrid`` section of an experiment config)."""
-
-    warmup_epochs: int = 20  # synthetic-only epochs on the real data before the first cycle
-    synthetic_epochs: int = 10  # synthetic epochs per cycle (real + P-generated windows)
-    physical_epochs: int = 1  # physical fits per cycle (real + S-generated targets)
-    batch_size: int = 16  # windows per synthetic batch
-    # --- physical -> synthetic
-    physical_trajectories: int = 16  # fresh initial states P rolls out per cycle
-    physical_frames: int | None = None  # frames per P rollout; None: as many as the real data have
-    alpha_synthetic: float = 1.0  # w_S: weight of a P-generated window relative to a real one
-    generated_per_real: float | None = None  # count-based augmentation; None: every generated window
-    # scale w_S by n_real / n_generated so the generated part weighs alpha_synthetic times the real
-    # part in total, whatever the counts
-    proportional: bool = False
-    # --- synthetic -> physical
-    synthetic_trajectories: int = 8  # S rollouts per cycle that serve P as targets
-    synthetic_start: str = "real"  # where they start: "real" data states, "fresh" random ones, "mixed"
-    alpha_physical: float = 1.0  # w_P: weight of the S-generated targets in P's objective
-    interaction_region: str = "unobserved"  # where S's predictions count: "unobserved" points or "all"
-    # --- safeguards
-    revert: bool = True  # undo an update that makes the loss on the observed data worse
-    revert_tolerance: float = 0.0  # relative worsening tolerated before reverting
-    seed: int = 0  # seeds fresh initial states, draws and loader order (per cycle)
-
-    def __post_init__(self):
-        for name in ("warmup_epochs", "synthetic_epochs", "physical_epochs"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)}.")
-        for name in ("batch_size", "physical_trajectories", "synthetic_trajectories"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)}.")
-        if self.physical_frames is not None and int(self.physical_frames) < 2:
-            raise ValueError(f"Expected physical_frames >= 2 or None, got {self.physical_frames}.")
-        for name in ("alpha_synthetic", "alpha_physical", "revert_tolerance"):
-            if not float(getattr(self, name)) >= 0:
-                raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)}.")
-        if self.synthetic_start not in _STARTS:
-            raise ValueError(f"Expected synthetic_start in {_STARTS}, got {self.synthetic_start!r}.")
-        if self.interaction_region not in _REGIONS:
-            raise ValueError(f"Expected interaction_region in {_REGIONS}, got {self.interaction_region!r}.")
-
-
-class HybridTrainer:
+class HybridTrainer(AbstractCheckpointable):
     """Train a :class:`SyntheticTrainer` and a :class:`PhysicalTrainer` cooperatively.
 
     Both trainers stay usable on their own; this class only feeds each one data made by the other.
@@ -109,6 +58,7 @@ class HybridTrainer:
 
         hybrid = HybridTrainer(config, synthetic_trainer, physical_trainer, cache=CacheManager(dir))
         history = hybrid.train(real_dataset, num_cycles=5)   # HybridDataset, tensor mode
+        history[-1].physical.reverted, history["params"]
 
     Args:
         config: a :class:`HybridConfig`, a dict of its keys, or an experiment config with a
@@ -120,7 +70,7 @@ class HybridTrainer:
 
     Attributes:
         cycle: cycles completed so far (over all ``train`` calls and resumes).
-        history: one dict per cycle, see :meth:`train`.
+        history: one :class:`~hybridkit.training.CycleRecord` per cycle.
     """
 
     def __init__(self, config, synthetic_trainer: SyntheticTrainer, physical_trainer: PhysicalTrainer,
@@ -129,7 +79,9 @@ class HybridTrainer:
             raise TypeError(f"Expected a SyntheticTrainer, got {type(synthetic_trainer).__name__}.")
         if not isinstance(physical_trainer, PhysicalTrainer):
             raise TypeError(f"Expected a PhysicalTrainer, got {type(physical_trainer).__name__}.")
-        self.config = _hybrid_config(config)
+        if isinstance(config, Mapping) and "hybrid" in config:
+            config = config["hybrid"]
+        self.config = from_dict(HybridConfig, config, where="hybrid")
         self.synthetic = synthetic_trainer
         self.physical = physical_trainer
         self.model = physical_trainer.model
@@ -139,11 +91,11 @@ class HybridTrainer:
         self.cache = cache
         self.cycle = 0
         self.warmed_up = False
-        self.history: list[dict] = []
+        self.history = History()
 
     # ------------------------------------------------------------------ public
     def train(self, real: HybridDataset, num_cycles: int, *, progress: bool = True,
-              checkpoint_dir: str | os.PathLike | None = None) -> list[dict]:
+              checkpoint: str | os.PathLike | None = None, callbacks: Iterable[Callable] = ()) -> History:
         """Warm up (once), then run ``num_cycles`` more cycles.
 
         Args:
@@ -151,86 +103,77 @@ class HybridTrainer:
                 reads the same simulations in field mode).
             num_cycles: cycles to run in this call (>= 0).
             progress: progress bars.
-            checkpoint_dir: if given, the whole state is saved there after the warm-up and after
+            checkpoint: if given, a file the whole state is saved to after the warm-up and after
                 every cycle (:meth:`save_checkpoint`), so a killed run resumes with
                 :meth:`load_checkpoint`.
+            callbacks: functions ``callback(hybrid, record)`` called after every cycle.
 
         Returns:
-            The history entries of this call: per cycle ``cycle``, ``synthetic`` and ``physical``
-            dicts with ``real_loss_before`` / ``real_loss_after`` (loss on the observed data),
-            ``reverted`` and counts, and ``params`` (the physical estimate after the cycle).
+            The :class:`~hybridkit.training.CycleRecord` of each cycle of this call.
         """
         if not isinstance(real, HybridDataset) or real.return_fields:
             raise TypeError("Expected the real data as a HybridDataset in tensor mode (return_fields=False).")
-        if int(num_cycles) < 0:
-            raise ValueError(f"Expected num_cycles >= 0, got {num_cycles}.")
+        if not is_integer(num_cycles) or num_cycles < 0:
+            raise ValueError(f"Expected num_cycles >= 0 (an integer), got {num_cycles!r}.")
         if real.grid != self.model.grid:
             raise ValueError(f"The real data's grid {real.grid} differs from the physical model's "
                              f"{self.model.grid}. Fix: use the model the data were made with.")
         progress = progress and is_rank_zero()
-        real_s = self._with_weights(real)
-        real_p = _field_view(real, self.physical.config.num_predict_steps)
+        real_s = AugmentedDataset.observed(real, self.physical.observation)
+        real_p = real.with_options(return_fields=True, num_predict_steps=self.physical.config.num_predict_steps)
         if not self.warmed_up:
-            cfg = self.config
-            if cfg.warmup_epochs:
-                loader = self._loader(real_s, _seed(cfg.seed, -1))
-                self.synthetic.train(loader, cfg.warmup_epochs, progress=progress)
+            if self.config.warmup_epochs:
+                loader = self._loader(real_s, _seed(self.config.seed, -1))
+                self.synthetic.train(loader, self.config.warmup_epochs, progress=progress)
             self.warmed_up = True
-            if checkpoint_dir is not None:
-                self.save_checkpoint(checkpoint_dir)
-        start = len(self.history)
+            if checkpoint is not None:
+                self.save_checkpoint(checkpoint)
+        run = History()
         for _ in tqdm(range(int(num_cycles)), desc="HYCO cycles", disable=not progress, leave=False):
-            self.history.append(self._cycle(real, real_s, real_p, progress))
+            record = CycleRecord(self.cycle + 1, self._update_synthetic(real, real_s, progress),
+                                 self._update_physical(real_p, progress), _plain(self.physical.params))
             self.cycle += 1
-            if checkpoint_dir is not None:
-                self.save_checkpoint(checkpoint_dir)
-        return self.history[start:]
+            self.history.append(record)
+            run.append(record)
+            if checkpoint is not None:
+                self.save_checkpoint(checkpoint)
+            for callback in callbacks:
+                callback(self, record)
+        return run
 
-    # ------------------------------------------------------------------ one cycle
-    def _cycle(self, real, real_s, real_p, progress) -> dict:
-        cfg, c = self.config, self.cycle
-        entry = {"cycle": c + 1}
-
-        # physical -> synthetic
-        gen_p = self._generate_physical(real)
-        gen_ds = HybridDataset(DataManager(gen_p), range(cfg.physical_trajectories), real.field_names,
-                               num_predict_steps=real.num_predict_steps, dynamic_fields=real.dynamic_fields,
-                               static_fields=real.static_fields)
-        weight = cfg.alpha_synthetic
-        aug = AugmentedDataset(real_s.real, gen_ds, generated_per_real=cfg.generated_per_real,
-                               weight_real=real_s.weight_real, seed=_seed(cfg.seed, c))
-        if cfg.proportional:
-            weight *= aug.counts["real"] / max(aug.counts["generated"], 1)
-        aug.weight_generated = float(weight)
-        before = self._synthetic_real_loss(real_s)
-        snapshot = self._synthetic_state()
-        loader = self._loader(aug, _seed(cfg.seed, c))
+    # ------------------------------------------------------------------ one cycle, two halves
+    def _update_synthetic(self, real: HybridDataset, real_s: AugmentedDataset, progress) -> SyntheticUpdate:
+        """P generates fresh trajectories; S trains on real + generated windows (or is reverted)."""
+        cfg, seed = self.config, _seed(self.config.seed, self.cycle)
+        generated = real.on(DataManager(self._generate_physical(real)))
+        aug = AugmentedDataset(real_s.real, generated, generated_per_real=cfg.generated_per_real,
+                               weight_real=real_s.weight_real, seed=seed)
+        aug.weight_generated = float(cfg.alpha_synthetic * (aug.counts["real"] / max(aug.counts["generated"], 1)
+                                                           if cfg.proportional else 1.0))
+        before, snapshot = self._synthetic_real_loss(real_s), copy.deepcopy(self.synthetic.state_dict())
         if cfg.synthetic_epochs:
-            self.synthetic.train(loader, cfg.synthetic_epochs, progress=progress)
+            self.synthetic.train(self._loader(aug, seed), cfg.synthetic_epochs, progress=progress)
         after = self._synthetic_real_loss(real_s)
-        reverted = cfg.revert and after > before * (1 + cfg.revert_tolerance)
+        reverted = self._worse(before, after)
         if reverted:
-            self._restore_synthetic(snapshot)
-        entry["synthetic"] = {"real_loss_before": before, "real_loss_after": after, "reverted": bool(reverted),
-                              "real_windows": aug.counts["real"], "generated_windows": aug.counts["generated"],
-                              "generated_weight": float(weight)}
+            self.synthetic.restore(snapshot)
+        return SyntheticUpdate(before, after, reverted, aug.counts["real"], aug.counts["generated"],
+                               aug.weight_generated)
 
-        # synthetic -> physical
+    def _update_physical(self, real_p: HybridDataset, progress) -> PhysicalUpdate:
+        """S predicts targets; P fits real + S-generated targets (or goes back to its parameters)."""
         init, tgt, weights, n_real = self._physical_problem(real_p)
-        before = self.physical.data_loss(*_real_part(init, tgt, n_real), None)
-        snapshot = self.physical.params
-        status = []
-        for _ in range(cfg.physical_epochs):
-            status.append(self._fit_physical(init, tgt, weights, progress))
-        after = self.physical.data_loss(*_real_part(init, tgt, n_real), None)
-        reverted = cfg.revert and after > before * (1 + cfg.revert_tolerance)
+        real_part = ({k: v.batch[:n_real] for k, v in init.items()}, {k: v.batch[:n_real] for k, v in tgt.items()})
+        before, snapshot = self.physical.data_loss(*real_part, None), self.physical.params
+        status = tuple(self._fit_physical(init, tgt, weights, progress) for _ in range(self.config.physical_epochs))
+        after = self.physical.data_loss(*real_part, None)
+        reverted = self._worse(before, after)
         if reverted:
             self.physical.set_params(snapshot)
-        entry["physical"] = {"real_loss_before": before, "real_loss_after": after, "reverted": bool(reverted),
-                             "fit_status": status, "real_samples": n_real,
-                             "generated_samples": _batch(init) - n_real}
-        entry["params"] = _jsonable(self.physical.params)
-        return entry
+        return PhysicalUpdate(before, after, reverted, status, n_real, _batch(init) - n_real)
+
+    def _worse(self, before: float, after: float) -> bool:
+        return bool(self.config.revert and after > before * (1 + self.config.revert_tolerance))
 
     # ------------------------------------------------------------------ P generates
     def _generate_physical(self, real: HybridDataset) -> Path:
@@ -243,8 +186,7 @@ class HybridTrainer:
                 f"{real.num_predict_steps + 1} frames, got physical_frames={frames}. Fix: raise "
                 "physical_frames (a shorter trajectory yields no training window)."
             )
-        params = self.physical.params
-        seed = _seed(cfg.seed, c)
+        params, seed = self.physical.params, _seed(cfg.seed, c)
         key = cache_key(kind="physical", pde=type(self.model).__name__, model=self.model.config(),
                         params=params, n=cfg.physical_trajectories, frames=frames, seed=seed)
 
@@ -269,7 +211,7 @@ class HybridTrainer:
         if is_rank_zero():
             try:
                 status = self.physical.fit(init, tgt, weights, progress=progress).status
-                shared = {"status": status, "params": _jsonable(self.physical.params)}
+                shared = {"status": status, "params": _plain(self.physical.params)}
             except BaseException as e:
                 broadcast_json({"error": repr(e)})  # the other ranks stop too, instead of waiting
                 raise
@@ -290,28 +232,21 @@ class HybridTrainer:
     def _physical_problem(self, real_p: HybridDataset):
         """Real windows (field mode) + S's rollouts, stacked along ``batch``, with weights that make
         the physical fit's weighted mean equal to ``(L_D + alpha_physical I) / (1 + alpha_physical)``."""
-        cfg = self.config
-        items = [real_p[i] for i in _spread(len(real_p), self.physical.config.max_samples)]
-        names = self.model.field_names
-        init = {k: math.stack([it[0][k].values for it in items], math.batch("batch")) for k in names}
-        tgt = {k: math.stack([it[1][k].values for it in items], math.batch("batch")) for k in names}
-        n_real = len(items)
-        steps = self.physical.config.num_predict_steps
-        grid = self.model.grid
+        cfg, steps, grid = self.config, self.physical.config.num_predict_steps, self.model.grid
+        init, tgt = real_p.stack(spread(len(real_p), self.physical.config.max_samples))
+        init = {k: init[k] for k in self.model.field_names}
+        n_real = _batch(init)
         observed = self.physical.observation
-        w_obs = (observed.weights(grid, steps) if observed is not None else math.tensor(1.0))
+        w_obs = observed.weights(grid, steps) if observed is not None else math.tensor(1.0)
         if cfg.alpha_physical == 0 or (observed is None and cfg.interaction_region == "unobserved"):
-            # nothing for S to add: the data cover every point
-            return init, tgt, _expand(w_obs, init, tgt), n_real
+            return init, tgt, _expand(w_obs, init, tgt), n_real  # nothing for S to add: data cover every point
         g_init, g_tgt = self._generate_synthetic(init, steps)
         region = (1 - w_obs) if cfg.interaction_region == "unobserved" else math.tensor(1.0)
-        w_real = _expand(w_obs, init, tgt)
-        w_gen = _expand(region, g_init, g_tgt)
+        w_real, w_gen = _expand(w_obs, init, tgt), _expand(region, g_init, g_tgt)
         n_obs, n_gen = float(math.sum(w_real, w_real.shape)), float(math.sum(w_gen, w_gen.shape))
         w = math.concat([w_real / n_obs, w_gen * (cfg.alpha_physical / max(n_gen, 1e-30))], "batch")
-        init = {k: math.concat([init[k], g_init[k]], "batch") for k in names}
-        tgt = {k: math.concat([tgt[k], g_tgt[k]], "batch") for k in names}
-        return init, tgt, w, n_real
+        both = lambda a, b: {k: math.concat([a[k], b[k]], "batch") for k in a}  # noqa: E731
+        return both(init, g_init), both(tgt, g_tgt), w, n_real
 
     @torch.no_grad()
     def _generate_synthetic(self, real_init: dict, steps: int):
@@ -343,143 +278,42 @@ class HybridTrainer:
                    for k in names}
         return start, targets
 
-    # ------------------------------------------------------------------ S helpers
-    def _with_weights(self, real: HybridDataset) -> AugmentedDataset:
-        """The real windows with per-point weights from the observation mask (1 where observed)."""
-        obs = self.physical.observation
-        if obs is None:
-            return AugmentedDataset(real, [])
-        return AugmentedDataset(real, [], weight_real=obs.point_weights(real.grid, real.num_predict_steps))
-
     @torch.no_grad()
     def _synthetic_real_loss(self, real_s: AugmentedDataset) -> float:
         """The synthetic loss on the observed real data (eval mode, no input noise)."""
         return self.synthetic.evaluate(make_loader(real_s, batch_size=64, shuffle=False))
 
-    def _synthetic_state(self) -> dict:
-        s = self.synthetic
-        return copy.deepcopy({"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
-                              "scheduler": s.scheduler.state_dict(), "epoch": s.epoch,
-                              "history": s.history, "noise": s._noise.get_state()})
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Cycle counter, warm-up flag, history, config and both trainers' states."""
+        return {"cycle": self.cycle, "warmed_up": self.warmed_up, "history": self.history.to_list(),
+                "config": to_dict(self.config), "synthetic": self.synthetic.state_dict(),
+                "physical": self.physical.state_dict()}
 
-    def _restore_synthetic(self, state: dict) -> None:
-        s = self.synthetic
-        s.model.load_state_dict(state["model"])
-        s.optimizer.load_state_dict(state["optimizer"])
-        s.scheduler.load_state_dict(state["scheduler"])
-        s.epoch = state["epoch"]
-        s.history = state["history"]
-        s._noise.set_state(state["noise"])
+    def load_state_dict(self, state: dict) -> None:
+        require(state, ("cycle", "warmed_up", "history", "config", "synthetic", "physical"), "the state",
+                "HybridTrainer")
+        saved, mine = state["config"], to_dict(self.config)
+        if saved != mine:
+            diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
+            raise CheckpointError(f"It was made with another hybrid config (saved, now): {diff}. Fix: resume "
+                                  "with the same config or start a new run directory.")
+        if not is_integer(state["cycle"]) or state["cycle"] < 0:
+            raise CheckpointError(f"Expected a cycle counter >= 0, got {state['cycle']!r}.")
+        self.synthetic.load_state_dict(state["synthetic"])
+        self.physical.load_state_dict(state["physical"])
+        self.cycle, self.warmed_up = int(state["cycle"]), bool(state["warmed_up"])
+        self.history = History.from_list(state["history"], CycleRecord)
 
-    # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(self, directory: str | os.PathLike) -> Path:
-        """Save the whole state (network + optimizer + scheduler, physical parameters, cycle,
-        history) to ``directory/cycle_NNNN`` and point ``directory/latest.json`` at it.
-
-        The cycle's folder is written under a temporary name and renamed when complete, and
-        ``latest.json`` is replaced atomically afterwards: a run killed at any moment leaves the
-        previous complete checkpoint as the latest one. Under ``torchrun`` rank 0 writes and every
-        rank waits until it has.
-        """
-        root = Path(directory)
-        name = f"cycle_{self.cycle:04d}"
-        if is_rank_zero():
-            self._write_checkpoint(root, name)
-        barrier()
-        return root / name
-
-    def _write_checkpoint(self, root: Path, name: str) -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
-        try:
-            self.synthetic._write_checkpoint(tmp / "synthetic.pt")
-            self.physical.save_params(tmp / "physical.npz")
-            state = {"format": _CHECKPOINT_FORMAT, "cycle": self.cycle, "warmed_up": self.warmed_up,
-                     "history": self.history, "config": to_dict(self.config)}
-            (tmp / "hybrid.json").write_text(json.dumps(state, indent=1))
-            final = root / name
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _atomic_text(root / "latest.json", json.dumps({"format": _CHECKPOINT_FORMAT, "path": name}))
-
-    def load_checkpoint(self, directory: str | os.PathLike) -> bool:
-        """Restore the state saved by :meth:`save_checkpoint` (the latest complete one).
-
-        Returns:
-            True if a checkpoint was loaded, False if ``directory`` holds none (nothing is loaded
-            silently: the caller decides to resume).
-
-        Raises:
-            CheckpointError (a ValueError): the folder holds something that is not a complete
-                hybridkit checkpoint (damaged, foreign, a pointer leading outside ``directory``),
-                or one made with another hybrid config or model. Nothing is loaded then.
-        """
-        root = Path(directory)
-        pointer = root / "latest.json"
-        if not pointer.exists():
-            return False
-        latest = _read_json(pointer)
-        name = latest.get("path", "")
-        if (latest.get("format") != _CHECKPOINT_FORMAT or not isinstance(name, str)
-                or not name.startswith("cycle_") or Path(name).name != name or name in (".", "..")):
-            raise CheckpointError(f"{pointer} is not a HybridTrainer checkpoint pointer (format "
-                                  f"{_CHECKPOINT_FORMAT!r}, path cycle_NNNN inside {root}). Fix: remove it "
-                                  "to start fresh, or point it at a complete cycle folder.")
-        folder = root / name
-        state = _read_json(folder / "hybrid.json")
-        keys = ("cycle", "warmed_up", "history", "config")
-        if state.get("format") != _CHECKPOINT_FORMAT or any(k not in state for k in keys):
-            raise CheckpointError(f"{folder} is not a complete HybridTrainer checkpoint (needs {list(keys)}).")
-        if state["config"] != to_dict(self.config):
-            diff = {k: (v, getattr(self.config, k)) for k, v in state["config"].items()
-                    if getattr(self.config, k, None) != v}
-            raise ValueError(f"Checkpoint {folder} was made with another hybrid config (saved, now): "
-                             f"{diff}. Fix: resume with the same config or start a new run directory.")
-        before = self._synthetic_state()
-        self.synthetic.load_checkpoint(folder / "synthetic.pt")  # loads all or nothing
-        try:
-            self.physical.load_params(folder / "physical.npz")
-        except (OSError, ValueError) as e:
-            self._restore_synthetic(before)  # both models or neither
-            raise CheckpointError(f"Cannot resume from {folder}: {e}") from None
-        self.cycle = int(state["cycle"])
-        self.warmed_up = bool(state["warmed_up"])
-        self.history = list(state["history"])
-        return True
+    @property
+    def _map_location(self):
+        return self.synthetic.device
 
 
 # ---------------------------------------------------------------------- helpers
-def _hybrid_config(config) -> HybridConfig:
-    if isinstance(config, HybridConfig) or config is None:
-        return from_dict(HybridConfig, config)
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"Expected a dict or a HybridConfig, got {type(config).__name__}.")
-    if "hybrid" in config:
-        return from_dict(HybridConfig, config["hybrid"], where="hybrid")
-    return from_dict(HybridConfig, config, where="hybrid")
-
-
 def _seed(seed: int, cycle: int) -> int:
     """A per-cycle seed: cycles draw different data, reruns and resumes the same."""
     return int(np.random.SeedSequence([int(seed), int(cycle) + 1]).generate_state(1)[0])
-
-
-def _field_view(real: HybridDataset, steps: int) -> HybridDataset:
-    """The same simulations in field mode with the physical model's window length."""
-    return HybridDataset(real.data_manager, real.sim_indices, real.field_names, num_frames=real.num_frames,
-                         num_predict_steps=steps, dynamic_fields=real.dynamic_fields,
-                         static_fields=real.static_fields, use_sliding_window=real.use_sliding_window,
-                         return_fields=True)
-
-
-def _spread(size: int, n: int | None) -> list[int]:
-    if n is None or n >= size:
-        return list(range(size))
-    return sorted(set(np.linspace(0, size - 1, n).round().astype(int).tolist()))
 
 
 def _batch(values: dict) -> int:
@@ -488,36 +322,10 @@ def _batch(values: dict) -> int:
 
 def _expand(w: math.Tensor, init: dict, tgt: dict) -> math.Tensor:
     """Weights with explicit ``batch`` and ``time`` dims (so they can be concatenated)."""
-    b = _batch(init)
-    t = next(iter(tgt.values())).shape.get_size("time")
-    w = math.expand(w, math.batch(batch=b))
-    return math.expand(w, math.batch(time=t))
+    w = math.expand(w, math.batch(batch=_batch(init)))
+    return math.expand(w, math.batch(time=next(iter(tgt.values())).shape.get_size("time")))
 
 
-def _real_part(init: dict, tgt: dict, n_real: int):
-    return ({k: v.batch[:n_real] for k, v in init.items()}, {k: v.batch[:n_real] for k, v in tgt.items()})
-
-
-def _jsonable(params: dict) -> dict:
+def _plain(params: dict) -> dict:
+    """Parameters as plain data (floats and nested lists) for records and JSON."""
     return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()) for k, v in params.items()}
-
-
-def _read_json(path: Path) -> dict:
-    """A checkpoint's JSON file as a dict; a missing, damaged or foreign one is a CheckpointError."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"Cannot read the checkpoint file {path} ({type(e).__name__}: {e}). Fix: remove "
-                              "the checkpoint folder to start fresh, or restore it from a copy.") from None
-    if not isinstance(doc, dict):
-        raise CheckpointError(f"Expected a JSON object in {path}, got {type(doc).__name__}.")
-    return doc
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -1,6 +1,5 @@
-"""The seed's import path ``src.training.synthetic``: ``from hybridkit.training.synthetic import
-SyntheticTrainer`` works as the seed writes it. The code lives in :mod:`hybridkit.training._synthetic`.
-"""
-from ._synthetic import SyntheticConfig, SyntheticTrainer
+"""The original design note's import path ``src.training.synthetic``: ``from
+hybridkit.training.synthetic import SyntheticTrainer`` works as the note writes it."""
+from . import SyntheticConfig, SyntheticTrainer, TensorTrainer
 
-__all__ = ["SyntheticConfig", "SyntheticTrainer"]
+__all__ = ["SyntheticTrainer", "SyntheticConfig", "TensorTrainer"]
