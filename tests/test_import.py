@@ -164,6 +164,25 @@ def test_pdebench_2d_arrays_stack_components_into_a_vector_field(tmp_path, rng):
     np.testing.assert_array_equal(stored(p, "density"), data["density"])
 
 
+def test_pdebench_without_coordinates_and_a_stored_vector_axis(tmp_path, rng):
+    """The incompressible Navier-Stokes layout: velocity (N, T, X, Y, 2), no x-coordinate, times
+    per simulation: domain_size (one length per axis: it also says how many axes) and dt given, the
+    vector field named in vector_fields."""
+    src = tmp_path / "ns_incom.h5"
+    vel = rng.standard_normal((2, 3, 8, 8, 2)).astype(np.float32)
+    with h5py.File(src, "w") as f:
+        f.create_dataset("velocity", data=vel)
+        f.create_dataset("t", data=np.tile(np.arange(3) * 0.005, (2, 1)))
+    with pytest.raises(ValueError, match=r"rank 4 \(sims, time, x, y\).*name it in vector_fields"):
+        import_pdebench(src, tmp_path / "o.h5", periodic=False, fields={"velocity": "velocity"},
+                        domain_size=(1.0, 1.0), dt=0.005)
+    p = import_pdebench(src, tmp_path / "ns.h5", periodic=False, fields={"velocity": "velocity"},
+                        vector_fields=["velocity"], domain_size=(1.0, 1.0), dt=0.005)
+    with DataManager(p) as dm:
+        assert dm.vector_fields == ("velocity",) and dm.grid.domain_size == (1.0, 1.0) and dm.dt == 0.005
+    np.testing.assert_array_equal(stored(p, "velocity"), vel)
+
+
 def test_pdebench_groups_layout(tmp_path, rng):
     """gen_diff_react.py's layout: one group per seed with data (T, X, Y, C) and grid/x, y, t."""
     src = tmp_path / "2D_diff-react.h5"
@@ -254,6 +273,11 @@ def test_xarray_from_a_netcdf_file(tmp_path, rng):
     with DataManager(p) as dm:
         assert dm.field_names == ("u",) and dm.param_names == ()
     np.testing.assert_array_equal(stored(p, "u"), u)
+    # and out again: to_xarray's result is netCDF-serialisable (attrs are strings and numbers)
+    to_xarray(p).to_netcdf(tmp_path / "out.nc", engine="h5netcdf")
+    with xr.open_dataset(tmp_path / "out.nc", engine="h5netcdf") as back:
+        np.testing.assert_array_equal(back["u"].values, u)
+        assert back.attrs["boundary"] == "periodic"
 
 
 def test_xarray_errors_name_the_fix(tmp_path, rng):

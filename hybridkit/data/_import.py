@@ -29,7 +29,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -37,7 +37,7 @@ import numpy as np
 from .._checks import check_count, check_real
 from .._grid import GridSpec
 from ..physics import ParamSpec
-from ._format import _plain
+from ._format import DatasetFormatError, _plain
 from ._generate import (_check_target, _create_field_datasets, _write_atomically, _write_params,
                         layout_metadata)
 from ._manager import DataManager
@@ -119,17 +119,19 @@ def import_arrays(
     if coords is not None and (isinstance(coords, np.ndarray) and coords.ndim == 1
                                or all(np.isscalar(c) for c in coords)):
         coords = [coords]  # one axis given bare
-    ndim = len(coords) if coords is not None else len(np.atleast_1d(domain_size)) if domain_size is not None else None
-    if ndim is None:
+    if coords is not None:
+        ndim = len(coords)
+    elif domain_size is not None:
+        ndim = len(np.atleast_1d(domain_size))
+    else:
         raise ValueError("Expected the grid: coords=[x, ...] (sample positions) or domain_size=(L, ...). "
                          "Fix: pass one of them.")
-    arrays = {}
+    sources = {}
     for name, value in fields.items():
         arr = np.asarray(value)
         if arr.dtype.kind not in "fiu":
             raise ValueError(f"Expected numbers in field {name!r}, got dtype {arr.dtype}.")
-        arrays[name] = arr
-    sources = {n: _Field(a.shape, (lambda a_: lambda i, j: a_[i:j])(a), f"field {n!r}") for n, a in arrays.items()}
+        sources[name] = _Field(arr.shape, _slicer(arr), f"field {name!r}")
     _check_shapes(sources, ndim, vector_fields)
     space = _space_shape(sources, vector_fields)
     grid, origin = _grid(space, [None] * ndim if coords is None else list(coords), domain_size, periodic,
@@ -147,6 +149,7 @@ def import_pdebench(
     *,
     periodic: bool,
     fields: Mapping[str, str | int | Sequence[str] | Sequence[int]] | None = None,
+    vector_fields: Sequence[str] = (),
     sims: int | slice | range | None = None,
     frame_stride: int = 1,
     dt: float | None = None,
@@ -167,7 +170,9 @@ def import_pdebench(
       ``t-coordinate`` ``(T + 1,)`` (PDEBench stores one time past the last frame; it is dropped)
       or ``(T,)``. ``fields`` maps a hybridkit name to a dataset name, or to a tuple of dataset
       names stacked as the components of a vector field (``{"velocity": ("Vx", "Vy")}``).
-      Default: ``{"u": "tensor"}``, else every ``(N, T, *space)`` dataset under its own name.
+      A dataset that already holds the components on a last axis (``velocity`` ``(N, T, X, Y, 2)``
+      of the incompressible Navier-Stokes set) is named in ``vector_fields``. Default:
+      ``{"u": "tensor"}``, else every ``(N, T, *space)`` dataset under its own name.
     * **one group per simulation** (2D diffusion-reaction, shallow water, 1D diffusion-sorption):
       ``0000/data`` ``(T, *space, C)``, ``0000/grid/x`` (``y``), ``0000/grid/t`` ``(T,)``.
       ``fields`` maps a name to a channel index, or a tuple of indices (vector field). Default:
@@ -187,13 +192,14 @@ def import_pdebench(
         source: the PDEBench ``.h5`` / ``.hdf5`` file.
         path: the hybridkit dataset to write.
         periodic: whether the domain is periodic (stated; PDEBench's 1D sets are periodic).
-        fields: see above.
+        fields, vector_fields: see above.
         sims: the first ``n`` simulations (an int), or a ``slice`` / ``range`` of them (step > 0).
         frame_stride: keep every ``k``-th frame (``dt`` becomes ``k * dt``).
         dt: time between stored frames where the file has no time coordinate (also allowed with
             one: it must agree and is used exactly).
-        domain_size: length per axis where the file has no coordinates (as in
-            :func:`import_arrays`).
+        domain_size: where the file has no coordinates, one length per spatial axis (which also
+            says how many axes there are: ``(1.0, 1.0)`` for 2D); with coordinates as in
+            :func:`import_arrays`.
         pde, params, attrs, overwrite, spacing_tol: as in :func:`import_arrays`.
 
     Raises:
@@ -209,7 +215,7 @@ def import_pdebench(
     with h5py.File(source, "r") as f:
         grouped = _is_grouped(f)
         reader = _pdebench_grouped if grouped else _pdebench_flat
-        sources, vector_fields, coords, t = reader(f, source, fields, sims, stride)
+        sources, vector_fields, coords, t = reader(f, source, fields, sims, stride, vector_fields)
         if coords:
             ndim = len(coords)
         elif domain_size is not None:
@@ -244,9 +250,7 @@ def _group_names(f: h5py.File) -> list[str]:
     return sorted(k for k in f if isinstance(f.get(k), h5py.Group) and isinstance(f[k].get("data"), h5py.Dataset))
 
 
-def _not_pdebench(f: h5py.File):
-    from ._format import DatasetFormatError
-
+def _not_pdebench(f: h5py.File) -> DatasetFormatError:
     return DatasetFormatError(
         f"Expected a PDEBench layout in {f.filename}: a dataset 'tensor' (N, T, X[, Y]) with "
         "'x-coordinate' and 't-coordinate', or one group per simulation ('0000/data' (T, *space, C), "
@@ -255,7 +259,7 @@ def _not_pdebench(f: h5py.File):
     )
 
 
-def _pdebench_flat(f, source, fields, sims, stride):
+def _pdebench_flat(f, source, fields, sims, stride, stacked):
     if fields is None:
         if "tensor" in f:
             fields = {"u": "tensor"}
@@ -263,6 +267,7 @@ def _pdebench_flat(f, source, fields, sims, stride):
             fields = {k: k for k in sorted(f) if isinstance(f.get(k), h5py.Dataset) and f[k].ndim >= 3}
     if not isinstance(fields, Mapping) or not fields:
         raise ValueError(f"Expected fields as a dict name -> dataset name(s), got {fields!r}.")
+    stacked = _check_vector_names(stacked, fields)
     coords = [f[f"{a}-coordinate"][()] if f"{a}-coordinate" in f else None for a in _AXES]
     while coords and coords[-1] is None:
         coords.pop()
@@ -284,16 +289,16 @@ def _pdebench_flat(f, source, fields, sims, stride):
             raise ValueError(f"Expected {parts[0]!r} in {source} of shape (N, T, *space), got {shape}. "
                              "Fix: PDEBench's steady sets (e.g. Darcy flow) have no time axis to import.")
         sel = _selection(sims, shape[0], source)
-        vec = not isinstance(spec, str)
-        if vec:
+        stack = not isinstance(spec, str)  # components in separate datasets (Vx, Vy)
+        if stack or name in stacked:
             vector_fields.append(name)
         n_sel, n_frames = len(range(*sel.indices(shape[0]))), len(range(0, shape[1], stride))
-        out_shape = (n_sel, n_frames) + shape[2:] + ((len(dsets),) if vec else ())
+        out_shape = (n_sel, n_frames) + shape[2:] + ((len(dsets),) if stack else ())
 
-        def read(a, b, dsets=dsets, sel=sel, vec=vec):
+        def read(a, b, dsets=dsets, sel=sel, stack=stack):
             rows = slice(sel.start + a * sel.step, sel.start + b * sel.step, sel.step)
             parts_ = [d[rows, ::stride] for d in dsets]
-            return np.stack(parts_, axis=-1) if vec else parts_[0]
+            return np.stack(parts_, axis=-1) if stack else parts_[0]
 
         sources[name] = _Field(out_shape, read, f"{parts[0]!r} in {source}")
     raw_frames = f[_first_part(next(iter(fields.values())))].shape[1]
@@ -305,7 +310,7 @@ def _first_part(spec) -> str:
     return spec if isinstance(spec, str) else list(spec)[0]
 
 
-def _pdebench_grouped(f, source, fields, sims, stride):
+def _pdebench_grouped(f, source, fields, sims, stride, stacked):
     names = _group_names(f)
     sel = _selection(sims, len(names), source)
     names = names[sel]
@@ -314,6 +319,7 @@ def _pdebench_grouped(f, source, fields, sims, stride):
     n_ch = data_shape[-1]
     if fields is None:
         fields = {"u": 0} if n_ch == 1 else {f"u{i}": i for i in range(n_ch)}
+    stacked = _check_vector_names(stacked, fields)
     grid_keys = [a for a in _AXES if f"{names[0]}/grid/{a}" in f]
     coords = [first[f"grid/{a}"][()] for a in grid_keys]
     for g in names[1:]:  # every simulation must share the grid
@@ -329,7 +335,11 @@ def _pdebench_grouped(f, source, fields, sims, stride):
             raise KeyError(f"Field {name!r}: expected channel indices in 0..{n_ch - 1} of '{names[0]}/data' "
                            f"{data_shape} (T, *space, C), got {spec!r}.")
         vec = not isinstance(spec, (int, np.integer))
-        if vec:
+        if vec or name in stacked:
+            if not vec:
+                raise ValueError(f"Field {name!r}: in the one-group-per-simulation layout a vector field is a "
+                                 "tuple of channel indices, e.g. fields={'velocity': (0, 1)}; drop it from "
+                                 "vector_fields.")
             vector_fields.append(name)
         n_frames = len(range(0, data_shape[0], stride))
         out_shape = (len(names), n_frames) + data_shape[1:-1] + ((len(chans),) if vec else ())
@@ -418,7 +428,10 @@ def import_xarray(
     xr = _xarray()
     _check_periodic(periodic)
     if isinstance(dataset, (str, os.PathLike)):
-        dataset = xr.open_dataset(dataset)
+        with xr.open_dataset(dataset) as opened:
+            return import_xarray(opened, path, periodic=periodic, fields=fields, params=params, sim_dim=sim_dim,
+                                 time_dim=time_dim, vector_dim=vector_dim, dt=dt, domain_size=domain_size,
+                                 pde=pde, attrs=attrs, overwrite=overwrite, spacing_tol=spacing_tol)
     if isinstance(dataset, xr.DataArray):
         dataset = dataset.to_dataset(name=dataset.name or "u")
     if not isinstance(dataset, xr.Dataset):
@@ -449,8 +462,7 @@ def import_xarray(
         if vec:
             vector_fields.append(name)
         values = var.transpose(*want)
-        sources[name] = _Field(tuple(values.shape), (lambda v: lambda a, b: v[a:b].values)(values),
-                               f"variable {name!r}")
+        sources[name] = _Field(tuple(values.shape), lambda a, b, v=values: v[a:b].values, f"variable {name!r}")
     _check_shapes(sources, ndim, vector_fields)
     coords = [dataset[d].values if d in dataset.coords else None for d in space_dims]
     grid, origin = _grid(_space_shape(sources, vector_fields), coords, domain_size, periodic, spacing_tol,
@@ -545,6 +557,11 @@ def _xarray():
 
 
 # ---------------------------------------------------------------- the checks all importers share
+def _slicer(arr) -> Callable[[int, int], np.ndarray]:
+    """``(a, b) -> arr[a:b]`` (numpy arrays, h5py datasets, xarray objects)."""
+    return lambda a, b: arr[a:b]
+
+
 def _check_periodic(periodic) -> None:
     if not isinstance(periodic, (bool, np.bool_)):
         raise TypeError(f"Expected periodic=True or False, got {periodic!r}. hybridkit does not guess the "
