@@ -67,7 +67,8 @@ from ._dataset import HybridDataset
 from ._dataset_config import DatasetConfig, data_dir, ensure_dataset, load_dataset_config
 from ._format import DatasetFormatError
 from ._generate import generate_dataset, write_trajectories
-from ._import import import_arrays, import_pdebench, import_xarray, to_xarray
+from ._import import import_arrays, import_xarray, to_xarray
+from ._pdebench import import_pdebench
 from ._loader import collate_fields, make_loader
 from ._manager import DataManager
 from ._observation import ObservationMask, add_noise, masked_mse, spatial_mask, temporal_mask

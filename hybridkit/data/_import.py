@@ -1,8 +1,10 @@
-"""Bring your own data: trajectories from numpy arrays, PDEBench HDF5 files or xarray into the
-dataset format, and a dataset back out as an ``xarray.Dataset``.
+"""Bring your own data: trajectories from numpy arrays or xarray into the dataset format (and,
+through the shared writer here, PDEBench files: :mod:`._pdebench`), and a dataset back out as an
+``xarray.Dataset``.
 
 Every importer writes one file that :class:`DataManager` and :class:`HybridDataset` read like a
-generated one. The grid and ``dt`` come from the coordinates and are checked:
+generated one. The grid and ``dt`` come from the coordinates and are checked
+(:mod:`._coordinates`):
 
 * **uniform spacing**: every coordinate ``c_i`` lies within ``spacing_tol`` of a cell
   (default ``1e-3 * dx``, plus the rounding of the stored dtype, ``4 eps |c|max``) of
@@ -34,24 +36,21 @@ from typing import Callable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from .._checks import check_count, check_real
 from .._grid import GridSpec
 from ..physics import ParamSpec
-from ._format import DatasetFormatError, _plain
+from ._coordinates import AXES, DEFAULT_SPACING_TOL, cell_grid, frame_spacing
+from ._format import _plain
 from ._generate import (_check_target, _create_field_datasets, _write_atomically, _write_params,
                         layout_metadata)
 from ._manager import DataManager
 
-__all__ = ["import_arrays", "import_pdebench", "import_xarray", "to_xarray", "DEFAULT_SPACING_TOL"]
+__all__ = ["import_arrays", "import_xarray", "to_xarray"]
 
-#: allowed deviation of a coordinate from the uniform grid, as a fraction of one cell
-DEFAULT_SPACING_TOL = 1e-3
-_AXES = ("x", "y", "z")
 _BATCH_BYTES = 64 << 20  # read and write at most this much of one field at a time
 
 
 @dataclass(frozen=True)
-class _Field:
+class FieldSource:
     """One field as it will be written: shape ``(sims, frames, *space[, vector])`` and a reader
     of simulations ``a:b`` (so that a large PDEBench file is streamed, never loaded whole)."""
 
@@ -110,12 +109,12 @@ def import_arrays(
 
         import_arrays("mine.h5", {"velocity": u}, periodic=True, dt=0.1, coords=[x])
     """
-    _check_periodic(periodic)
+    check_periodic(periodic)
     if not isinstance(fields, Mapping):
         fields = {"u": fields}
     if not fields:
         raise ValueError("Expected at least one field, got none. Fix: pass fields={'u': array}.")
-    vector_fields = _check_vector_names(vector_fields, fields)
+    vector_fields = check_vector_names(vector_fields, fields)
     if coords is not None and (isinstance(coords, np.ndarray) and coords.ndim == 1
                                or all(np.isscalar(c) for c in coords)):
         coords = [coords]  # one axis given bare
@@ -131,253 +130,18 @@ def import_arrays(
         arr = np.asarray(value)
         if arr.dtype.kind not in "fiu":
             raise ValueError(f"Expected numbers in field {name!r}, got dtype {arr.dtype}.")
-        sources[name] = _Field(arr.shape, _slicer(arr), f"field {name!r}")
-    _check_shapes(sources, ndim, vector_fields)
-    space = _space_shape(sources, vector_fields)
-    grid, origin = _grid(space, [None] * ndim if coords is None else list(coords), domain_size, periodic,
-                         spacing_tol, _AXES[:ndim])
-    dt, t0 = _time(_num_frames(sources), dt, t, spacing_tol, "t")
+        sources[name] = FieldSource(arr.shape, slicer(arr), f"field {name!r}")
+    check_shapes(sources, ndim, vector_fields)
+    space = space_shape(sources, vector_fields)
+    grid, origin = cell_grid(space, [None] * ndim if coords is None else list(coords), domain_size, periodic,
+                         spacing_tol, AXES[:ndim])
+    dt, t0 = frame_spacing(num_frames_of(sources), dt, t, spacing_tol, "t")
     info = {"from": "numpy", "source": None, "origin": origin, "time_origin": t0}
-    return _write(path, sources, grid=grid, dt=dt, vector_fields=vector_fields, pde=pde, params=params,
+    return write_imported(path, sources, grid=grid, dt=dt, vector_fields=vector_fields, pde=pde, params=params,
                   info=info, attrs=attrs, overwrite=overwrite)
 
 
 # ---------------------------------------------------------------- PDEBench
-def import_pdebench(
-    source: str | os.PathLike,
-    path: str | os.PathLike,
-    *,
-    periodic: bool,
-    fields: Mapping[str, str | int | Sequence[str] | Sequence[int]] | None = None,
-    vector_fields: Sequence[str] = (),
-    sims: int | slice | range | None = None,
-    frame_stride: int = 1,
-    dt: float | None = None,
-    domain_size: float | Sequence[float] | None = None,
-    pde: str | None = None,
-    params: Mapping[str, object] | None = None,
-    attrs: Mapping[str, object] | None = None,
-    overwrite: bool = False,
-    spacing_tol: float = DEFAULT_SPACING_TOL,
-) -> Path:
-    """Convert a PDEBench HDF5 file to a hybridkit dataset at ``path`` (streamed, sims in batches).
-
-    Two layouts, as PDEBench's generators write them:
-
-    * **one array per quantity** (1D advection / Burgers / reaction-diffusion, the CFD sets):
-      ``tensor`` ``(N, T, X[, Y[, Z]])`` (or ``density``, ``pressure``, ``Vx``, ... of that shape),
-      ``x-coordinate`` ``(X,)`` (cell centres), ``y-coordinate``, ``z-coordinate``, and
-      ``t-coordinate`` ``(T + 1,)`` (PDEBench stores one time past the last frame; it is dropped)
-      or ``(T,)``. ``fields`` maps a hybridkit name to a dataset name, or to a tuple of dataset
-      names stacked as the components of a vector field (``{"velocity": ("Vx", "Vy")}``).
-      A dataset that already holds the components on a last axis (``velocity`` ``(N, T, X, Y, 2)``
-      of the incompressible Navier-Stokes set) is named in ``vector_fields``. Default:
-      ``{"u": "tensor"}``, else every ``(N, T, *space)`` dataset under its own name.
-    * **one group per simulation** (2D diffusion-reaction, shallow water, 1D diffusion-sorption):
-      ``0000/data`` ``(T, *space, C)``, ``0000/grid/x`` (``y``), ``0000/grid/t`` ``(T,)``.
-      ``fields`` maps a name to a channel index, or a tuple of indices (vector field). Default:
-      ``{"u": 0}`` for one channel, ``{"u0": 0, "u1": 1, ...}`` otherwise.
-
-    PDEBench's root attributes (Burgers ``Nu``, advection ``beta``, reaction-diffusion ``Nu`` /
-    ``rho``, CFD ``eta`` / ``zeta`` / ``M``) and the first group's attributes are kept in
-    ``source_config["import"]["source_attrs"]``; they become ``params`` only if you pass them,
-    because their convention may differ from hybridkit's model: PDEBench's Burgers is
-    ``u_t + (u^2/2)_x = (Nu / pi) u_xx``, so ``Burgers``' viscosity is ``Nu / pi``::
-
-        nu = h5py.File(src).attrs["Nu"] / np.pi
-        import_pdebench(src, "burgers.h5", periodic=True, fields={"velocity": "tensor"},
-                        pde="Burgers", params={"viscosity": nu}, sims=100)
-
-    Args:
-        source: the PDEBench ``.h5`` / ``.hdf5`` file.
-        path: the hybridkit dataset to write.
-        periodic: whether the domain is periodic (stated; PDEBench's 1D sets are periodic).
-        fields, vector_fields: see above.
-        sims: the first ``n`` simulations (an int), or a ``slice`` / ``range`` of them (step > 0).
-        frame_stride: keep every ``k``-th frame (``dt`` becomes ``k * dt``).
-        dt: time between stored frames where the file has no time coordinate (also allowed with
-            one: it must agree and is used exactly).
-        domain_size: where the file has no coordinates, one length per spatial axis (which also
-            says how many axes there are: ``(1.0, 1.0)`` for 2D); with coordinates as in
-            :func:`import_arrays`.
-        pde, params, attrs, overwrite, spacing_tol: as in :func:`import_arrays`.
-
-    Raises:
-        DatasetFormatError: ``source`` is not a PDEBench layout (the message lists what it holds).
-        ValueError, KeyError: bad selections, shapes or coordinates (with the fix).
-    """
-    _check_periodic(periodic)
-    source = Path(source)
-    if not source.is_file():
-        raise FileNotFoundError(f"Expected a PDEBench HDF5 file, found nothing at {source}.")
-    stride = check_count(frame_stride, "frame_stride", minimum=1)
-    _check_target(path, overwrite)  # fail before reading a large file
-    with h5py.File(source, "r") as f:
-        grouped = _is_grouped(f)
-        reader = _pdebench_grouped if grouped else _pdebench_flat
-        sources, vector_fields, coords, t = reader(f, source, fields, sims, stride, vector_fields)
-        if coords:
-            ndim = len(coords)
-        elif domain_size is not None:
-            ndim, coords = len(np.atleast_1d(domain_size)), [None] * len(np.atleast_1d(domain_size))
-        else:
-            raise ValueError(f"{source} has no x-coordinate; expected domain_size=(L, ...). "
-                             "Fix: pass the domain length per axis.")
-        _check_shapes(sources, ndim, vector_fields)
-        space = _space_shape(sources, vector_fields)
-        grid, origin = _grid(space, coords, domain_size, periodic, spacing_tol, _AXES[:ndim])
-        frames = _num_frames(sources)
-        dt_frames = None if dt is None else check_real(dt, "dt", minimum=0, strict_minimum=True) * stride
-        dt, t0 = _time(frames, dt_frames, t, spacing_tol, "t-coordinate", allow_both=True)
-        src_attrs = _jsonable_attrs(f.attrs)
-        if grouped:
-            src_attrs["first_group"] = _jsonable_attrs(f[_group_names(f)[0]].attrs)
-        info = {"from": "pdebench", "source": str(source), "layout": "groups" if grouped else "arrays",
-                "origin": origin, "time_origin": t0, "frame_stride": stride, "source_attrs": src_attrs}
-        return _write(path, sources, grid=grid, dt=dt, vector_fields=vector_fields, pde=pde,
-                      params=params, info=info, attrs=attrs, overwrite=overwrite)
-
-
-def _is_grouped(f: h5py.File) -> bool:
-    if any(isinstance(f.get(k), h5py.Dataset) and f[k].ndim >= 3 for k in f):
-        return False
-    if _group_names(f):
-        return True
-    raise _not_pdebench(f)
-
-
-def _group_names(f: h5py.File) -> list[str]:
-    return sorted(k for k in f if isinstance(f.get(k), h5py.Group) and isinstance(f[k].get("data"), h5py.Dataset))
-
-
-def _not_pdebench(f: h5py.File) -> DatasetFormatError:
-    return DatasetFormatError(
-        f"Expected a PDEBench layout in {f.filename}: a dataset 'tensor' (N, T, X[, Y]) with "
-        "'x-coordinate' and 't-coordinate', or one group per simulation ('0000/data' (T, *space, C), "
-        f"'0000/grid/x', '0000/grid/t'); found {sorted(f)[:12]}. Fix: for other layouts read the "
-        "arrays yourself and use import_arrays."
-    )
-
-
-def _pdebench_flat(f, source, fields, sims, stride, stacked):
-    if fields is None:
-        if "tensor" in f:
-            fields = {"u": "tensor"}
-        else:
-            fields = {k: k for k in sorted(f) if isinstance(f.get(k), h5py.Dataset) and f[k].ndim >= 3}
-    if not isinstance(fields, Mapping) or not fields:
-        raise ValueError(f"Expected fields as a dict name -> dataset name(s), got {fields!r}.")
-    stacked = _check_vector_names(stacked, fields)
-    coords = [f[f"{a}-coordinate"][()] if f"{a}-coordinate" in f else None for a in _AXES]
-    while coords and coords[-1] is None:
-        coords.pop()
-    sources, vector_fields = {}, []
-    for name, spec in fields.items():
-        parts = [spec] if isinstance(spec, str) else list(spec)
-        missing = [p for p in parts if not isinstance(f.get(p), h5py.Dataset)]
-        if missing:
-            datasets = sorted(k for k in f if isinstance(f.get(k), h5py.Dataset))
-            raise KeyError(f"Field {name!r}: {source} has no dataset {missing[0]!r}; it holds {datasets}. "
-                           "Fix: name one of them in fields={...}.")
-        dsets = [f[p] for p in parts]
-        shapes = {d.shape for d in dsets}
-        if len(shapes) != 1:
-            raise ValueError(f"Expected the components {parts} of {name!r} to have one shape, got "
-                             f"{[d.shape for d in dsets]}.")
-        shape = dsets[0].shape
-        if len(shape) < 3:
-            raise ValueError(f"Expected {parts[0]!r} in {source} of shape (N, T, *space), got {shape}. "
-                             "Fix: PDEBench's steady sets (e.g. Darcy flow) have no time axis to import.")
-        sel = _selection(sims, shape[0], source)
-        stack = not isinstance(spec, str)  # components in separate datasets (Vx, Vy)
-        if stack or name in stacked:
-            vector_fields.append(name)
-        n_sel, n_frames = len(range(*sel.indices(shape[0]))), len(range(0, shape[1], stride))
-        out_shape = (n_sel, n_frames) + shape[2:] + ((len(dsets),) if stack else ())
-
-        def read(a, b, dsets=dsets, sel=sel, stack=stack):
-            rows = slice(sel.start + a * sel.step, sel.start + b * sel.step, sel.step)
-            parts_ = [d[rows, ::stride] for d in dsets]
-            return np.stack(parts_, axis=-1) if stack else parts_[0]
-
-        sources[name] = _Field(out_shape, read, f"{parts[0]!r} in {source}")
-    raw_frames = f[_first_part(next(iter(fields.values())))].shape[1]
-    t = _frame_times(f["t-coordinate"][()], raw_frames, stride, source) if "t-coordinate" in f else None
-    return sources, tuple(vector_fields), coords, t
-
-
-def _first_part(spec) -> str:
-    return spec if isinstance(spec, str) else list(spec)[0]
-
-
-def _pdebench_grouped(f, source, fields, sims, stride, stacked):
-    names = _group_names(f)
-    sel = _selection(sims, len(names), source)
-    names = names[sel]
-    first = f[names[0]]
-    data_shape = first["data"].shape
-    n_ch = data_shape[-1]
-    if fields is None:
-        fields = {"u": 0} if n_ch == 1 else {f"u{i}": i for i in range(n_ch)}
-    stacked = _check_vector_names(stacked, fields)
-    grid_keys = [a for a in _AXES if f"{names[0]}/grid/{a}" in f]
-    coords = [first[f"grid/{a}"][()] for a in grid_keys]
-    for g in names[1:]:  # every simulation must share the grid
-        if f[g]["data"].shape != data_shape or any(
-                not np.array_equal(f[g][f"grid/{a}"][()], c) for a, c in zip(grid_keys, coords)):
-            raise ValueError(f"Expected every group of {source} on the grid of {names[0]!r} with data "
-                             f"{data_shape}; group {g!r} differs. Fix: import the groups separately (sims=).")
-    sources, vector_fields = {}, []
-    for name, spec in fields.items():
-        chans = [spec] if isinstance(spec, (int, np.integer)) else list(spec)
-        bad = [c for c in chans if not (isinstance(c, (int, np.integer)) and 0 <= c < n_ch)]
-        if bad:
-            raise KeyError(f"Field {name!r}: expected channel indices in 0..{n_ch - 1} of '{names[0]}/data' "
-                           f"{data_shape} (T, *space, C), got {spec!r}.")
-        vec = not isinstance(spec, (int, np.integer))
-        if vec or name in stacked:
-            if not vec:
-                raise ValueError(f"Field {name!r}: in the one-group-per-simulation layout a vector field is a "
-                                 "tuple of channel indices, e.g. fields={'velocity': (0, 1)}; drop it from "
-                                 "vector_fields.")
-            vector_fields.append(name)
-        n_frames = len(range(0, data_shape[0], stride))
-        out_shape = (len(names), n_frames) + data_shape[1:-1] + ((len(chans),) if vec else ())
-
-        def read(a, b, chans=chans, vec=vec):
-            out = np.stack([f[g]["data"][::stride] for g in names[a:b]])  # (b - a, T, *space, C)
-            return out[..., chans] if vec else out[..., chans[0]]
-
-        sources[name] = _Field(out_shape, read, f"'{names[0]}/data' in {source}")
-    t = _frame_times(first["grid/t"][()], data_shape[0], stride, source) if "grid/t" in first else None
-    return sources, tuple(vector_fields), coords, t
-
-
-def _selection(sims, n: int, source) -> slice:
-    """``sims`` as a slice with explicit start / step over ``n`` simulations."""
-    if sims is None:
-        return slice(0, n, 1)
-    if isinstance(sims, range):
-        sims = slice(sims.start, sims.stop, sims.step)
-    if isinstance(sims, slice):
-        start, stop, step = sims.indices(n)
-        if step < 1 or stop <= start:
-            raise ValueError(f"Expected a non-empty slice of the {n} simulations in {source} with step >= 1, "
-                             f"got {sims}.")
-        return slice(start, stop, step)
-    count = check_count(sims, "sims", minimum=1, maximum=n,
-                        fix=f"{source} holds {n} simulations; pass at most {n}, or a slice / range.")
-    return slice(0, count, 1)
-
-
-def _frame_times(t, n_frames: int, stride: int, source) -> np.ndarray:
-    """The time of each stored frame: PDEBench's 1D generators write ``T + 1`` times for ``T``
-    frames (``arange(T + 1) * dt_save``; the last is past the final frame), others ``T``."""
-    t = np.asarray(t)
-    if t.ndim != 1 or len(t) not in (n_frames, n_frames + 1):
-        raise ValueError(f"Expected a 1D time coordinate with {n_frames} (or {n_frames + 1}) values for the "
-                         f"{n_frames} frames in {source}, got shape {t.shape}. Fix: pass dt= and check the file.")
-    return t[:n_frames][::stride]
 
 
 # ---------------------------------------------------------------- xarray
@@ -426,7 +190,7 @@ def import_xarray(
         ValueError, KeyError: missing dims or variables, shapes or coordinates (with the fix).
     """
     xr = _xarray()
-    _check_periodic(periodic)
+    check_periodic(periodic)
     if isinstance(dataset, (str, os.PathLike)):
         with xr.open_dataset(dataset) as opened:
             return import_xarray(opened, path, periodic=periodic, fields=fields, params=params, sim_dim=sim_dim,
@@ -462,19 +226,19 @@ def import_xarray(
         if vec:
             vector_fields.append(name)
         values = var.transpose(*want)
-        sources[name] = _Field(tuple(values.shape), lambda a, b, v=values: v[a:b].values, f"variable {name!r}")
-    _check_shapes(sources, ndim, vector_fields)
+        sources[name] = FieldSource(tuple(values.shape), lambda a, b, v=values: v[a:b].values, f"variable {name!r}")
+    check_shapes(sources, ndim, vector_fields)
     coords = [dataset[d].values if d in dataset.coords else None for d in space_dims]
-    grid, origin = _grid(_space_shape(sources, vector_fields), coords, domain_size, periodic, spacing_tol,
+    grid, origin = cell_grid(space_shape(sources, vector_fields), coords, domain_size, periodic, spacing_tol,
                          tuple(space_dims))
     t = dataset[time_dim].values if time_dim in dataset.coords else None
-    dt, t0 = _time(_num_frames(sources), dt, t, spacing_tol, f"coordinate {time_dim!r}", allow_both=True)
+    dt, t0 = frame_spacing(num_frames_of(sources), dt, t, spacing_tol, f"coordinate {time_dim!r}", allow_both=True)
     param_values = _xarray_params(dataset, params, fields, sim_dim, time_dim, vector_dim, space_dims)
     info = {"from": "xarray", "source": dataset.encoding.get("source"), "origin": origin,
             "time_origin": t0, "dims": {"sim": sim_dim, "time": time_dim, "vector": vector_dim,
                                         "space": space_dims},
-            "source_attrs": _jsonable_attrs(dataset.attrs)}
-    return _write(path, sources, grid=grid, dt=dt, vector_fields=tuple(vector_fields), pde=pde,
+            "source_attrs": jsonable_attrs(dataset.attrs)}
+    return write_imported(path, sources, grid=grid, dt=dt, vector_fields=tuple(vector_fields), pde=pde,
                   params=param_values, info=info, attrs=attrs, overwrite=overwrite)
 
 
@@ -557,18 +321,18 @@ def _xarray():
 
 
 # ---------------------------------------------------------------- the checks all importers share
-def _slicer(arr) -> Callable[[int, int], np.ndarray]:
+def slicer(arr) -> Callable[[int, int], np.ndarray]:
     """``(a, b) -> arr[a:b]`` (numpy arrays, h5py datasets, xarray objects)."""
     return lambda a, b: arr[a:b]
 
 
-def _check_periodic(periodic) -> None:
+def check_periodic(periodic) -> None:
     if not isinstance(periodic, (bool, np.bool_)):
         raise TypeError(f"Expected periodic=True or False, got {periodic!r}. hybridkit does not guess the "
                         "boundary from the data. Fix: state whether the domain is periodic.")
 
 
-def _check_vector_names(vector_fields, fields) -> tuple[str, ...]:
+def check_vector_names(vector_fields, fields) -> tuple[str, ...]:
     vector_fields = (vector_fields,) if isinstance(vector_fields, str) else tuple(vector_fields)
     unknown = [n for n in vector_fields if n not in fields]
     if unknown:
@@ -576,13 +340,13 @@ def _check_vector_names(vector_fields, fields) -> tuple[str, ...]:
     return vector_fields
 
 
-def _check_shapes(sources: Mapping[str, _Field], ndim: int, vector_fields) -> None:
+def check_shapes(sources: Mapping[str, FieldSource], ndim: int, vector_fields) -> None:
     """One ``(sims, frames, *space)`` for all fields, the right rank, a vector axis of ``ndim``."""
     ref_name, ref = next(iter(sources.items()))
     for name, src in sources.items():
         vec = name in vector_fields
         rank = 2 + ndim + vec
-        layout = "(sims, time, " + ", ".join(_AXES[:ndim]) + (", vector)" if vec else ")")
+        layout = "(sims, time, " + ", ".join(AXES[:ndim]) + (", vector)" if vec else ")")
         if len(src.shape) != rank:
             hint = ("add the missing axes, e.g. u[None] for a single simulation or u[:, None] for a single "
                     "frame" if len(src.shape) < rank else "name it in vector_fields if it is a vector field, "
@@ -599,109 +363,13 @@ def _check_shapes(sources: Mapping[str, _Field], ndim: int, vector_fields) -> No
         raise ValueError(f"Expected at least one simulation and one frame, got shape {ref.shape} for {ref_name!r}.")
 
 
-def _space_shape(sources, vector_fields) -> tuple[int, ...]:
+def space_shape(sources, vector_fields) -> tuple[int, ...]:
     name, src = next(iter(sources.items()))
     return tuple(src.shape[2:len(src.shape) - (name in vector_fields)])
 
 
-def _num_frames(sources) -> int:
+def num_frames_of(sources) -> int:
     return next(iter(sources.values())).shape[1]
-
-
-def _uniform(values, tol: float, what: str) -> tuple[float, float]:
-    """``(step, first)`` of uniformly spaced, increasing ``values`` (checked, see the module)."""
-    raw = np.asarray(values)
-    if raw.dtype.kind in "mM":
-        raise ValueError(f"Expected numeric {what}, got {raw.dtype} values. Fix: convert them to numbers, "
-                         "e.g. (t - t[0]) / np.timedelta64(1, 's').")
-    if raw.ndim != 1 or raw.dtype.kind not in "fiu":
-        raise ValueError(f"Expected {what} as a 1D array of numbers, got shape {raw.shape}, dtype {raw.dtype}.")
-    v = raw.astype(np.float64)
-    if len(v) < 2:
-        raise ValueError(f"Expected at least 2 values in {what} to define a spacing, got {len(v)}. "
-                         "Fix: pass the spacing directly (dt= or domain_size=).")
-    if not np.isfinite(v).all():
-        raise ValueError(f"Expected finite {what}, got NaN or inf.")
-    step = (v[-1] - v[0]) / (len(v) - 1)
-    if not step > 0 or (np.diff(v) <= 0).any():
-        raise ValueError(f"Expected increasing {what}, got {_preview(v)}. Fix: sort the axis (and the data "
-                         "with it), e.g. u[..., ::-1] with x[::-1].")
-    dev = np.abs(v - (v[0] + step * np.arange(len(v))))
-    eps = np.finfo(raw.dtype).eps if raw.dtype.kind == "f" else np.finfo(np.float64).eps
-    allowed = tol * step + 4 * eps * np.abs(v).max()
-    if dev.max() > allowed:
-        i = int(dev.argmax())
-        raise ValueError(
-            f"Expected uniformly spaced {what} (each within {tol:g} of a step {step:.6g} of the uniform grid), "
-            f"got value {i} = {v[i]:.8g}, {dev[i] / step:.3g} steps off ({_preview(v)}). hybridkit's grids "
-            "are uniform. Fix: interpolate the data onto a uniform grid first (np.interp, "
-            "xarray's .interp), or raise spacing_tol if the deviation is rounding."
-        )
-    return float(step), float(v[0])
-
-
-def _grid(space: tuple[int, ...], coords: list, domain_size, periodic: bool, tol: float,
-          names: Sequence[str]) -> tuple[GridSpec, list[float]]:
-    """The cell-centred grid of samples at ``coords`` (``None`` per axis: from ``domain_size``)."""
-    ndim = len(space)
-    sizes = [None] * ndim
-    if domain_size is not None:
-        given = [float(s) for s in np.atleast_1d(np.asarray(domain_size, dtype=np.float64))]
-        if len(given) == 1 and ndim > 1:
-            given = given * ndim
-        if len(given) != ndim or not all(np.isfinite(s) and s > 0 for s in given):
-            raise ValueError(f"Expected domain_size with one positive length per spatial axis ({ndim}), got "
-                             f"{domain_size!r}.")
-        sizes = given
-    lengths, origin = [], []
-    for axis, (n, c, size, name) in enumerate(zip(space, coords, sizes, names)):
-        if c is None:
-            if size is None:
-                raise ValueError(f"Expected coordinates for axis {name!r} or domain_size=. Fix: pass one.")
-            lengths.append(size)
-            origin.append(0.0)
-            continue
-        c = np.asarray(c)
-        if c.shape != (n,):
-            raise ValueError(f"Expected {n} coordinates along {name!r} (the data's size along that axis), got "
-                             f"shape {c.shape}. Fix: pass the coordinates of this axis, in axis order.")
-        dx, first = _uniform(c, tol, f"coordinates along {name!r}")
-        length = n * dx
-        if size is not None:
-            if abs(size - length) > tol * dx + 4 * np.finfo(c.dtype if c.dtype.kind == "f" else np.float64).eps * size:
-                raise ValueError(
-                    f"domain_size {size:g} along {name!r} disagrees with the coordinates: {n} cells of {dx:.6g} "
-                    f"span {length:.8g}. Fix: drop domain_size (the coordinates define the grid), or check "
-                    "whether the coordinates include both ends of the domain.")
-            length = size
-        lengths.append(length)
-        origin.append(first - length / n / 2)
-    try:
-        grid = GridSpec(tuple(space), tuple(lengths), "periodic" if periodic else "zero")
-    except ValueError as e:
-        raise ValueError(f"The data give the grid {tuple(space)} cells of {tuple(lengths)}: {e}") from None
-    return grid, origin
-
-
-def _time(frames: int, dt, t, tol: float, what: str, allow_both: bool = False) -> tuple[float, float]:
-    """``(dt, t0)`` from ``dt`` or the frame times ``t`` (checked uniform)."""
-    if dt is None and t is None:
-        raise ValueError("Expected the time between frames: dt= or the frame times. Fix: pass dt=.")
-    if dt is not None and t is not None and not allow_both:
-        raise ValueError("Expected dt= or t=, not both. Fix: pass one.")
-    if dt is not None:
-        dt = check_real(dt, "dt", minimum=0, strict_minimum=True)
-    if t is None or (frames == 1 and dt is not None):
-        return dt, 0.0 if t is None else float(np.asarray(t, dtype=np.float64).ravel()[0])
-    t = np.asarray(t)
-    if t.shape != (frames,):
-        raise ValueError(f"Expected one time per frame in {what} ({frames}), got shape {t.shape}.")
-    step, t0 = _uniform(t, tol, f"frame times ({what})")
-    if dt is not None:
-        if abs(dt - step) > tol * step:
-            raise ValueError(f"dt={dt:g} disagrees with the frame times ({what}: step {step:.6g}). Fix: drop dt.")
-        step = dt
-    return step, t0
 
 
 def _imported_params(params, num_sims: int, grid: GridSpec) -> tuple[list[ParamSpec], dict]:
@@ -725,7 +393,7 @@ def _imported_params(params, num_sims: int, grid: GridSpec) -> tuple[list[ParamS
     return specs, values
 
 
-def _write(path, sources: Mapping[str, _Field], *, grid, dt, vector_fields, pde, params, info, attrs,
+def write_imported(path, sources: Mapping[str, FieldSource], *, grid, dt, vector_fields, pde, params, info, attrs,
            overwrite) -> Path:
     """Check values while streaming them into the file; atomic (nothing is left on failure)."""
     path = _check_target(path, overwrite)
@@ -777,12 +445,12 @@ def _check_no_repeated_end(arr: np.ndarray, ndim: int, vec: bool, where: str) ->
         first, last = np.take(arr, 0, axis=ax), np.take(arr, -1, axis=ax)
         if np.array_equal(first, last) and not np.array_equal(first, np.take(arr, 1, axis=ax)):
             raise ValueError(
-                f"{where}: along {_AXES[axis]!r} the last sample equals the first in every simulation and "
+                f"{where}: along {AXES[axis]!r} the last sample equals the first in every simulation and "
                 "frame: the grid includes both ends of the period. hybridkit's periodic grid holds each point "
                 "once. Fix: drop the last sample along that axis (data[..., :-1] and x[:-1]).")
 
 
-def _jsonable_attrs(attrs) -> dict:
+def jsonable_attrs(attrs) -> dict:
     out = {}
     for key, value in attrs.items():
         value = _plain(value)
@@ -796,6 +464,3 @@ def _jsonable_attrs(attrs) -> dict:
     return out
 
 
-def _preview(v: np.ndarray) -> str:
-    shown = ", ".join(f"{x:.6g}" for x in v[:4])
-    return f"[{shown}{', ...' if len(v) > 4 else ''}]"
