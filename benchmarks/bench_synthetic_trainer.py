@@ -6,6 +6,10 @@ busy machine slows both alike. Prints the median epoch time of each and their ra
 trainer / bare <= 1.10); also the median of the ratios of neighbouring epochs, which a
 load that changes during the run disturbs less.
 
+The suite also times one ``SyntheticTrainer`` epoch of the FNO (registry defaults: width 32,
+16 modes, 4 layers) against the UNet above on the same windows, alternating (no target: it says
+what choosing the FNO costs per epoch).
+
     .venv/bin/python benchmarks/bench_synthetic_trainer.py            # defaults below
     .venv/bin/python benchmarks/bench_synthetic_trainer.py --steps 4 --resolution 128 --repeats 15
 """
@@ -23,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hybridkit import GridSpec
 from hybridkit.data import DataManager, HybridDataset, generate_dataset
-from hybridkit.models import UNet
+from hybridkit.models import FNO, UNet
 from hybridkit.training import SyntheticTrainer
 
 
@@ -97,16 +101,51 @@ def measure(resolution=64, sims=16, frames=21, steps=2, batch_size=32, features=
     return {**times, "same_loss": same, "loss": (loss, loss_b), "device": device, "windows": len(data)}
 
 
+def measure_models(models: dict, resolution=64, sims=16, frames=21, steps=2, batch_size=32,
+                   repeats=15) -> dict:
+    """Median-ready epoch times of ``SyntheticTrainer`` on each of ``models`` (same windows, same
+    trainer options), epochs alternating in rotating order. Returns ``name -> [s...]``."""
+    data = windows(resolution, sims, frames, steps)
+    trainers, loaders = {}, {}
+    for name, model in models.items():
+        trainers[name] = SyntheticTrainer({"learning_rate": 1e-3, "num_predict_steps": steps}, model)
+        loaders[name] = DataLoader(data, batch_size=batch_size, shuffle=True,
+                                   generator=torch.Generator().manual_seed(0))
+    names, times = list(models), {name: [] for name in models}
+    for rep in range(repeats + 1):  # round 0 warms up and is dropped
+        order = names if rep % 2 == 0 else names[::-1]
+        for name in order:
+            t0 = time.perf_counter()
+            trainers[name].train(loaders[name], 1, progress=False)
+            if trainers[name].device.type == "cuda":
+                torch.cuda.synchronize()
+            if rep:
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
 def suite(quick: bool = False) -> list:
-    """Row for ``run_all.py``: epoch time, trainer vs bare loop. Target: within 10%."""
+    """Rows for ``run_all.py``: epoch time, trainer vs bare loop (target: within 10%), and the
+    FNO's epoch next to the UNet's (no target)."""
     from _common import Row, ms
 
     r = measure(repeats=7 if quick else 15)
     ratio = statistics.median(b / t for t, b in zip(r["trainer"], r["bare"]))
     assert r["same_loss"], f"trainer and bare loop computed different losses {r['loss']}"
-    return [Row("SyntheticTrainer epoch (UNet, 1D N=64, batch 32, 2-step rollout)",
+    rows = [Row("SyntheticTrainer epoch (UNet, 1D N=64, batch 32, 2-step rollout)",
                 ms(statistics.median(r["trainer"])), f"bare torch loop {ms(statistics.median(r['bare']))}",
                 ratio, ">= 0.91 (within 10%)", ratio >= 1 / 1.1, "paired epochs; the same losses")]
+    torch.manual_seed(0)
+    models = {"FNO": FNO(in_channels=1, out_channels=1),
+              "UNet": UNet(in_channels=1, out_channels=1, features=16, levels=2)}
+    sizes = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    t = measure_models(models, repeats=7 if quick else 15)
+    fno, unet = statistics.median(t["FNO"]), statistics.median(t["UNet"])
+    rows.append(Row("SyntheticTrainer epoch, FNO vs UNet (1D N=64, batch 32, 2-step rollout)", ms(fno),
+                    f"UNet {ms(unet)}", unet / fno, "none (the cost of choosing the FNO)", None,
+                    f"ratio = UNet / FNO time; FNO width 32, 16 modes, 4 layers ({sizes['FNO']:,} "
+                    f"parameters), UNet features 16, 2 levels ({sizes['UNet']:,})"))
+    return rows
 
 
 def main() -> None:

@@ -4,6 +4,10 @@
   parameters) and write one HDF5 file, atomically and reproducibly
 * :func:`write_trajectories` — trajectories computed elsewhere (network rollouts, noisy
   observations) written in the same format
+* :func:`import_arrays`, :func:`import_pdebench`, :func:`import_xarray` — bring your own data:
+  trajectories from numpy arrays, PDEBench HDF5 files or xarray / netCDF into this format, the
+  grid and ``dt`` taken from the coordinates and checked (see "Imported data" below);
+  :func:`to_xarray` — a dataset as an ``xarray.Dataset`` for analysis (``pip install 'hybridkit[io]'``)
 * :class:`DataManager` — lazy, cached reader of such a file (metadata, parameters, time windows)
 * :class:`HybridDataset` — sliding windows ``(initial, targets)`` as torch tensors (networks) or
   PhiFlow fields (physical models)
@@ -48,6 +52,16 @@ seed and parameters give a byte-identical file. Plain h5py reads it::
         u = f["fields/velocity"][0, :5]            # sim 0, frames 0..4: (5, 64)
         nu = f["params/viscosity"][()]             # (sims,)
         names = json.loads(f.attrs["field_names"])
+
+Imported data (``import_*``): the same format, with ``pde`` the name you give (``"unknown"`` by
+default), ``model_config`` ``{}``, ``seed`` 0, ``/params`` only the true parameters you pass
+(``bounds`` ``(-inf, inf)``), and ``source_config["import"]`` saying where the data came from:
+``from`` (``numpy`` / ``pdebench`` / ``xarray``), ``source``, ``origin`` (the lower edge of the
+first cell per axis: the original coordinates are ``origin + (i + 0.5) * dx``), ``time_origin``
+(frame ``t`` is at ``time_origin + t * dt``) and ``source_attrs`` (e.g. PDEBench's ``Nu``). Each
+sample becomes a cell centre (values are never interpolated); coordinates must be uniform within
+``1e-3`` of a cell (``spacing_tol``) and periodicity is stated by the caller, never guessed. The
+rules for node vs cell-centred coordinates are in ``hybridkit/data/_import.py``'s docstring.
 """
 from ._augmented import AugmentedDataset
 from ._cache import CacheEntry, CacheManager, cache_key
@@ -55,7 +69,9 @@ from ._dataset import HybridDataset
 from ._dataset_config import DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config
 from ._format import DatasetFormatError
 from ._generate import generate_dataset, write_trajectories
+from ._import import import_arrays, import_xarray, to_xarray
 from ._loader import EpochSampler, collate_fields, create_data_loader, make_loader
+from ._pdebench import import_pdebench
 from ._manager import DataManager
 from ._observation import ObservationMask, add_noise, masked_mse, observed_count, spatial_mask, temporal_mask
 
@@ -80,4 +96,5 @@ __all__ = [
     "cache_key",
     "DatasetFormatError",
 ]
+__all__ += ["import_arrays", "import_pdebench", "import_xarray", "to_xarray"]
 __all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse", "observed_count"]

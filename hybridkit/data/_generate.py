@@ -85,8 +85,9 @@ def generate_dataset(
     meta = _metadata(model, num_sims, num_frames, seed, attrs)
 
     def fill(f: h5py.File) -> None:
-        _write_params(f, model, per_sim)
-        dsets = _create_field_datasets(f, model, num_sims, num_frames)
+        _write_params(f, model.grid, model.param_specs, per_sim)
+        dsets = _create_field_datasets(f, model.grid, model.field_names, model.vector_fields,
+                                       num_sims, num_frames)
         starts = range(0, num_sims, batch_size)
         for a in tqdm(starts, desc=f"simulating {type(model).__name__}", disable=not progress,
                       leave=False):
@@ -159,8 +160,10 @@ def write_trajectories(
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def fill(f: h5py.File) -> None:
-        _write_params(f, model, per_sim)
-        for name, ds in _create_field_datasets(f, model, num_sims, num_frames).items():
+        _write_params(f, model.grid, model.param_specs, per_sim)
+        dsets = _create_field_datasets(f, model.grid, model.field_names, model.vector_fields,
+                                       num_sims, num_frames)
+        for name, ds in dsets.items():
             ds[...] = arrays[name]
 
     return _write_atomically(path, _metadata(model, num_sims, num_frames, seed, attrs), fill, overwrite)
@@ -243,36 +246,48 @@ def _simulate(model, init_np, per_sim, a, b, num_frames) -> dict[str, np.ndarray
 
 
 def _metadata(model, num_sims, num_frames, seed, attrs) -> dict:
+    return layout_metadata(
+        grid=model.grid, dt=model.dt, pde=type(model).__name__, model_config=model.config(),
+        field_names=model.field_names, vector_fields=model.vector_fields,
+        param_specs=model.param_specs, num_sims=num_sims, num_frames=num_frames, seed=seed,
+        attrs=attrs)
+
+
+def layout_metadata(*, grid, dt: float, pde: str, model_config: Mapping, field_names, vector_fields,
+                    param_specs, num_sims: int, num_frames: int, seed: int, attrs) -> dict:
+    """The root attributes of a dataset file, from its layout rather than from a model: what
+    :func:`generate_dataset` writes, and what the importers (:mod:`._import`) write for data that
+    no hybridkit model produced (``pde`` a free name, ``model_config`` possibly ``{}``)."""
     from .. import __version__
 
-    grid = model.grid
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "hybridkit_version": __version__,
-        "pde": type(model).__name__,
-        "model_config": model.config(),
-        "dt": float(model.dt),
+        "pde": str(pde),
+        "model_config": json.loads(json.dumps(dict(model_config))),
+        "dt": float(dt),
         "resolution": list(grid.resolution),
         "domain_size": list(grid.domain_size),
         "boundary": grid.boundary,
-        "seed": seed,
-        "field_names": list(model.field_names),
-        "vector_fields": list(model.vector_fields),
-        "param_names": list(model.param_names),
-        "param_kinds": [p.kind for p in model.param_specs],
-        "num_sims": num_sims,
-        "num_frames": num_frames,
+        "seed": int(seed),
+        "field_names": list(field_names),
+        "vector_fields": list(vector_fields),
+        "param_names": [p.name for p in param_specs],
+        "param_kinds": [p.kind for p in param_specs],
+        "num_sims": int(num_sims),
+        "num_frames": int(num_frames),
         # round-trip through JSON now so that a non-serialisable value fails before writing
         "source_config": json.loads(json.dumps(dict(attrs or {}))),
     }
 
 
-def _create_field_datasets(f: h5py.File, model, num_sims: int, num_frames: int) -> dict:
-    grid, group = model.grid, f.create_group("fields")
+def _create_field_datasets(f: h5py.File, grid, field_names, vector_fields, num_sims: int,
+                           num_frames: int) -> dict:
+    group = f.create_group("fields")
     out = {}
-    for name in model.field_names:
-        vec = name in model.vector_fields
+    for name in field_names:
+        vec = name in vector_fields
         trailing = tuple(grid.resolution) + ((grid.ndim,) if vec else ())
         ds = group.create_dataset(
             name, shape=(num_sims, num_frames) + trailing, dtype=np.float32,
@@ -295,12 +310,12 @@ def chunk_frames(num_frames: int, most: int = 16) -> int:
     return -(-num_frames // n_chunks)
 
 
-def _write_params(f: h5py.File, model, per_sim: dict) -> None:
+def _write_params(f: h5py.File, grid, param_specs, per_sim: dict) -> None:
     group = f.create_group("params")
-    for spec in model.param_specs:
+    for spec in param_specs:
         ds = group.create_dataset(spec.name, data=per_sim[spec.name], dtype=np.float32, track_times=False)
         ds.attrs["kind"] = spec.kind
         ds.attrs["bounds"] = np.asarray(spec.bounds, dtype=np.float64)
         ds.attrs["doc"] = spec.doc
-        extra = {"scalar": (), "field": model.grid.axes, "vector": ("vector",)}[spec.kind]
+        extra = {"scalar": (), "field": grid.axes, "vector": ("vector",)}[spec.kind]
         ds.attrs["dims"] = ",".join(("sims",) + tuple(extra))

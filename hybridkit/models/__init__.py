@@ -7,12 +7,15 @@ residual ``u + net(u)`` (see :class:`AbstractNetwork`). Periodic grids use circu
 * :class:`UNet`, :class:`UNetConfig` — multi-scale encoder/decoder with skip connections
 * :class:`ResNet`, :class:`ResNetConfig` — residual blocks at full resolution
 * :class:`ConvNet`, :class:`ConvNetConfig` — a plain convolution stack
+* :class:`FNO`, :class:`FNOConfig`, :class:`SpectralConv` — a Fourier Neural Operator (global
+  convolutions on the lowest Fourier modes; any resolution)
 * :class:`AbstractNetwork` — what they share (input checks, the residual step)
 * :func:`rollout` — autoregressive prediction, static channels fed back unchanged
 * :class:`ModelRegistry` — the original design note's name -> class map (synthetic and physical models)
 """
 from ._base import ACTIVATIONS, AbstractNetwork
 from ._convnet import ConvNet, ConvNetConfig
+from ._fno import FNO, FNOConfig, SpectralConv
 from ._registry import ModelRegistry
 from ._resnet import ResNet, ResNetConfig
 from ._rollout import rollout
@@ -20,5 +23,5 @@ from ._unet import UNet, UNetConfig
 
 __all__ = [
     "ACTIVATIONS", "AbstractNetwork", "UNet", "UNetConfig", "ResNet", "ResNetConfig", "ConvNet",
-    "ConvNetConfig", "rollout", "ModelRegistry",
+    "ConvNetConfig", "FNO", "FNOConfig", "SpectralConv", "rollout", "ModelRegistry",
 ]

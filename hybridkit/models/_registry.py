@@ -11,6 +11,7 @@ from torch import nn
 from .._config import ConfigError
 from .._grid import GridSpec
 from ._convnet import ConvNet
+from ._fno import FNO
 from ._resnet import ResNet
 from ._unet import UNet
 
@@ -34,7 +35,8 @@ class ModelRegistry:
             "BurgersPDE", config={"resolution": [64], "domain_size": [100.0], "dt": 0.1, "viscosity": 0.5})
     """
 
-    _synthetic: dict[str, type[nn.Module]] = {"UNet": UNet, "ResNet": ResNet, "ConvNet": ConvNet}
+    _synthetic: dict[str, type[nn.Module]] = {"UNet": UNet, "ResNet": ResNet, "ConvNet": ConvNet,
+                                                  "FNO": FNO}
     _physical: dict[str, str | type] = {
         "Burgers": "Burgers", "BurgersPDE": "Burgers",
         "Diffusion": "Diffusion", "DiffusionPDE": "Diffusion",
