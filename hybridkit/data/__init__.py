@@ -69,9 +69,10 @@ from ._dataset import HybridDataset
 from ._dataset_config import DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config
 from ._format import DatasetFormatError
 from ._generate import generate_dataset, write_trajectories
-from ._import import import_arrays, import_xarray, to_xarray
+from ._import import import_arrays
 from ._loader import EpochSampler, collate_fields, create_data_loader, make_loader
 from ._pdebench import import_pdebench
+from ._xarray import import_xarray, to_xarray
 from ._manager import DataManager
 from ._observation import ObservationMask, add_noise, masked_mse, observed_count, spatial_mask, temporal_mask
 
