@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from .._config import ConfigError, from_dict, to_dict
+from .._yaml import read_yaml
 from ..models import ModelRegistry
 from ._generate import generate_dataset
 from ._manager import DataManager
@@ -55,9 +54,15 @@ def data_dir() -> Path:
 
 
 def load_dataset_config(path: str | os.PathLike, *, section: str = "dataset") -> DatasetConfig:
-    """Read the ``section`` of a YAML experiment config (``yaml.safe_load``) as a DatasetConfig."""
-    with open(path) as fh:
-        doc = yaml.safe_load(fh) or {}
+    """Read the ``section`` of a YAML config (:func:`hybridkit._yaml.read_yaml`: plain data only)
+    as a DatasetConfig.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ConfigError: the YAML is refused (see :mod:`hybridkit._yaml`), lacks the section, or a
+            key or value of it is wrong.
+    """
+    doc = read_yaml(path)
     if not isinstance(doc, Mapping) or section not in doc:
         raise ConfigError(f"Expected a top-level {section!r} section in {path}, found {list(doc) if isinstance(doc, Mapping) else type(doc).__name__}.")
     return from_dict(DatasetConfig, doc[section], where=f"{path}:{section}")
