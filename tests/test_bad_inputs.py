@@ -233,7 +233,7 @@ CASES = [
     ("SyntheticTrainer: num_predict_steps = 0", lambda c: SyntheticTrainer({"num_predict_steps": 0}, _net()),
      ConfigError, r"Expected an integer num_predict_steps >= 1, got 0"),
     ("SyntheticTrainer: num_predict_steps = 1.5", lambda c: SyntheticTrainer({"num_predict_steps": 1.5}, _net()),
-     ConfigError, r"Expected an integer num_predict_steps >= 1, got 1\.5"),
+     ConfigError, r"Expected 'num_predict_steps' in trainer_params to be an integer .* got 1\.5 .*Fix: write a whole"),
     ("SyntheticTrainer: unknown on_nan", lambda c: SyntheticTrainer({"on_nan": "ignore"}, _net()),
      ConfigError, r"Expected on_nan in \('raise', 'rollback'\), got 'ignore'"),
     ("SyntheticTrainer: NaN in the targets", lambda c: SyntheticTrainer({}, _net()).train(
@@ -286,7 +286,7 @@ CASES = [
     ("config: unknown mode", lambda c: experiment_config({"mode": "both"}),
      ConfigError, r"Expected mode in \('physical', 'synthetic', 'hybrid', 'compare'\), got 'both'"),
     ("config: infinite count", lambda c: experiment_config({"data": {"num_train": float("inf")}}),
-     ConfigError, r"Invalid data: cannot convert float infinity to integer"),
+     ConfigError, r"Expected 'num_train' in data to be an integer .* got inf .*Fix: write a finite whole number"),
     ("config: not valid YAML", lambda c: load_config(c.tmp / "config.yaml"),
      ConfigError, r"config\.yaml is not valid YAML"),
     ("config: not UTF-8 text", lambda c: load_config(c.tmp / "latin1.yaml"),
