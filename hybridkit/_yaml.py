@@ -158,7 +158,7 @@ def read_yaml(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, **limits) 
     path = Path(path)
     info = os.stat(path)  # follows symlinks: a link to /dev/zero is a device; raises FileNotFoundError
     if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"Expected a YAML file at {path}, found {_file_kind(info.st_mode)}. Fix: give the path "
+        raise ConfigError(f"Expected a YAML file at {path}, found {file_kind(info.st_mode)}. Fix: give the path "
                           "of a regular .yaml file.")
     if info.st_size > max_bytes:
         raise ConfigError(f"Expected a YAML config of at most {max_bytes:,} bytes, {path} has {info.st_size:,}. "
@@ -269,7 +269,8 @@ def _check_one(node: Node) -> None:
             seen[k.value] = k
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` that is not a regular file is, in words ("a directory", "a FIFO (named pipe)")."""
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket")):
