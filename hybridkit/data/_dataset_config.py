@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .._checks import check_count, check_real
 from .._config import ConfigError, from_dict, to_dict
+from .._grid import GridSpec
 from .._yaml import read_yaml
 from ..models import ModelRegistry
 from ._generate import generate_dataset
@@ -34,12 +36,19 @@ class DatasetConfig:
     seed: int = 0  # same config + seed -> byte-identical file
 
     def __post_init__(self):
-        # normalised so that a YAML `100` and a default `100.0` describe the same (cached) file
-        self.resolution = tuple(int(n) for n in _as_tuple(self.resolution))
-        self.domain_size = tuple(float(s) for s in _as_tuple(self.domain_size))
-        self.dt = float(self.dt)
-        if not self.name or Path(self.name).name != self.name:
+        # normalised so that a YAML `100` and a default `100.0` describe the same (cached) file;
+        # the grid's own checks refuse 64.9 cells, a boolean or a string size
+        grid = GridSpec(_as_tuple(self.resolution), _as_tuple(self.domain_size), self.boundary)
+        self.resolution, self.domain_size = grid.resolution, grid.domain_size
+        self.dt = check_real(self.dt, "dt", minimum=0.0, strict_minimum=True, fix="e.g. dt: 0.1 (time between frames).")
+        if not isinstance(self.name, str) or not self.name or Path(self.name).name != self.name:
             raise ValueError(f"Expected a plain file stem as name, got {self.name!r}.")
+        self.num_sims = check_count(self.num_sims, "num_sims", minimum=1, fix="e.g. num_sims: 32.")
+        self.num_frames = check_count(self.num_frames, "num_frames", minimum=1, fix="e.g. num_frames: 21.")
+        self.seed = check_count(self.seed, "seed", minimum=0, maximum=2**63 - 1, fix="e.g. seed: 0.")
+        if self.pde_params is not None and not isinstance(self.pde_params, Mapping):
+            raise ValueError(f"Expected pde_params as a mapping, got {self.pde_params!r}. Fix: e.g. pde_params: "
+                             "{viscosity: 0.5}.")
         self.pde_params = dict(self.pde_params or {})
 
 
