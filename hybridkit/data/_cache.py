@@ -171,6 +171,7 @@ class CacheManager:
         return sorted(out, key=lambda e: e.last_used)
 
     def total_bytes(self) -> int:
+        """Size in bytes of all complete entries' files."""
         return sum(e.size for e in self.entries())
 
     def cleanup(self, *, max_bytes: int | None = None, max_age_s: float | None = None,
