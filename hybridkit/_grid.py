@@ -1,10 +1,13 @@
 """The discretisation shared by a physical model, its datasets and the torch side."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from phi.geom import Box
 from phiml.math import extrapolation, spatial
+
+from ._checks import is_integer
 
 _AXES = ("x", "y", "z")
 BOUNDARIES = {"periodic": extrapolation.PERIODIC, "zero": extrapolation.ZERO}
@@ -25,24 +28,28 @@ class GridSpec:
     boundary: str = "periodic"
 
     def __post_init__(self):
-        res = tuple(int(n) for n in _as_tuple(self.resolution))
-        size = _as_tuple(self.domain_size)
+        res, size = _as_tuple(self.resolution), _as_tuple(self.domain_size)
         if len(size) == 1 and len(res) > 1:
             size = size * len(res)
-        size = tuple(float(s) for s in size)
-        if not 1 <= len(res) <= 3 or any(n < 4 for n in res):
+        # counts are integers and sizes finite numbers: 64.9 cells is not 64, True is not 1
+        if not 1 <= len(res) <= 3 or not all(is_integer(n) and n >= 4 for n in res):
             raise ValueError(
-                f"Expected 1 to 3 axes with at least 4 cells each, got resolution={self.resolution}. "
-                "Fix: pass e.g. resolution=(64,) or (32, 32)."
+                f"Expected 1 to 3 axes with at least 4 cells each, got resolution={self.resolution!r}. "
+                "Fix: pass e.g. resolution=(64,) or (32, 32): whole numbers of cells, at least 4 per axis."
             )
-        if len(size) != len(res) or not all(0 < s < float("inf") for s in size):
+        res = tuple(int(n) for n in res)
+        finite = all(isinstance(s, numbers.Real) and not isinstance(s, bool) and type(s).__name__ != "bool_"
+                     and 0 < float(s) < float("inf") for s in size)
+        if len(size) != len(res) or not finite:
             raise ValueError(
                 f"Expected one positive, finite domain size per axis ({len(res)}), got "
-                f"domain_size={self.domain_size}. Fix: e.g. domain_size=(100.0,)."
+                f"domain_size={self.domain_size!r}. Fix: e.g. domain_size=(100.0,)."
             )
-        if self.boundary not in BOUNDARIES:
+        size = tuple(float(s) for s in size)
+        if not isinstance(self.boundary, str) or self.boundary not in BOUNDARIES:
             raise ValueError(
-                f"Expected boundary in {sorted(BOUNDARIES)}, got {self.boundary!r}."
+                f"Expected boundary in {sorted(BOUNDARIES)}, got {self.boundary!r}. Fix: boundary='periodic' "
+                "(or 'zero' for Dirichlet zero walls)."
             )
         object.__setattr__(self, "resolution", res)
         object.__setattr__(self, "domain_size", size)
@@ -91,4 +98,6 @@ class GridSpec:
 def _as_tuple(v) -> tuple:
     if isinstance(v, (list, tuple)):
         return tuple(v)
+    if type(v).__name__ == "ndarray":
+        return tuple(v.reshape(-1).tolist())
     return (v,)

@@ -43,9 +43,23 @@ def to_field(
         batch_names: names of the leading batch dimensions, as many as ``values`` has.
 
     Raises:
+        TypeError: ``grid`` is not a GridSpec, ``batch_names`` is one string, or the values are
+            not floating point (integers and booleans are no field values: convert them first).
         ValueError: when the trailing axes do not match ``grid``.
     """
+    if not isinstance(grid, GridSpec):
+        raise TypeError(f"Expected a hybridkit.GridSpec as grid, got {type(grid).__name__}. "
+                        "Fix: pass model.grid or GridSpec(resolution, domain_size).")
+    if isinstance(batch_names, str) or not all(isinstance(n, str) for n in batch_names):
+        example = f"({batch_names!r},)" if isinstance(batch_names, str) else "('batch', 'time')"
+        raise TypeError(f"Expected batch_names as a sequence of dimension names, got {batch_names!r}. "
+                        f"Fix: e.g. batch_names={example}.")
     t = as_physics_tensor(values)  # numpy: onto the physics device; a torch tensor keeps its own
+    if not t.is_floating_point():
+        raise TypeError(
+            f"Expected floating-point field values, got dtype {t.dtype}. Fix: convert them, e.g. "
+            "values.astype(np.float32) (numpy) or values.float() (torch)."
+        )
     trailing = tuple(grid.resolution) + ((grid.ndim,) if vector else ())
     nb = t.ndim - len(trailing)
     if nb < 0 or tuple(t.shape[nb:]) != trailing or nb > len(batch_names):
@@ -99,7 +113,15 @@ def stack_channels(
 
     Returns:
         ``(*lead, channels, *space)``.
+
+    Raises:
+        ValueError: no field names. KeyError: a name ``arrays`` lacks.
     """
+    if not len(field_names):
+        raise ValueError("Expected at least one field name to stack, got none. Fix: pass e.g. ['velocity'].")
+    missing = [n for n in field_names if n not in arrays]
+    if missing:
+        raise KeyError(f"Expected arrays for fields {list(field_names)}, missing {missing} (given: {list(arrays)}).")
     parts = []
     for name in field_names:
         a = arrays[name]

@@ -20,7 +20,8 @@
   while their config is unchanged; what ``python -m hybridkit demo`` and the notebooks use
 * :class:`CacheManager`, :class:`CacheEntry`, :func:`cache_key` — generated trajectories on disk,
   keyed by what produced them, cleaned by age / size
-* :class:`DatasetFormatError` — a file is not a hybridkit dataset
+* :class:`DatasetFormatError` — a file is not a hybridkit dataset (or reaches outside itself)
+* :class:`DiskFullError` — no room to write a dataset (an ``OSError``; nothing is left behind)
 * :class:`ObservationMask`, :func:`spatial_mask`, :func:`temporal_mask`, :func:`add_noise`,
   :func:`masked_mse`, :func:`observed_count` — partial, noisy observations and the loss over observed points only
 
@@ -75,6 +76,7 @@ from ._pdebench import import_pdebench
 from ._xarray import import_xarray, to_xarray
 from ._manager import DataManager
 from ._observation import ObservationMask, add_noise, masked_mse, observed_count, spatial_mask, temporal_mask
+from ._space import DiskFullError
 
 __all__ = [
     "generate_dataset",
@@ -96,6 +98,7 @@ __all__ = [
     "CacheEntry",
     "cache_key",
     "DatasetFormatError",
+    "DiskFullError",
 ]
 __all__ += ["import_arrays", "import_pdebench", "import_xarray", "to_xarray"]
 __all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse", "observed_count"]

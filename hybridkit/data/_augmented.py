@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._checks import check_count, check_real
 from ._dataset import HybridDataset
 
 
@@ -33,13 +34,15 @@ class AugmentedDataset(Dataset):
 
     Raises:
         ValueError: parts with different layouts or modes, a generated part with no window (a
-            trajectory shorter than ``num_predict_steps + 1`` frames), or more generated windows
-            asked for than exist.
+            trajectory shorter than ``num_predict_steps + 1`` frames), more generated windows
+            asked for than exist, or a number that is not one (``generated_per_real`` NaN / inf /
+            a bool, a negative or non-finite weight, a seed that is not an integer >= 0).
     """
 
     def __init__(self, real: HybridDataset | None, generated: HybridDataset | Sequence[HybridDataset] = (),
                  *, generated_per_real: float | None = None, weight_real: float = 1.0,
                  weight_generated: float = 1.0, seed: int = 0):
+        seed = check_count(seed, "seed", minimum=0, fix="pass a non-negative integer, e.g. seed=0.")
         parts = [generated] if isinstance(generated, HybridDataset) else list(generated)
         if real is None and not parts:
             raise ValueError("Expected real or generated data, got neither.")
@@ -61,8 +64,9 @@ class AugmentedDataset(Dataset):
         if generated_per_real is None:
             chosen = np.arange(available)
         else:
-            if generated_per_real < 0:
-                raise ValueError(f"Expected generated_per_real >= 0, got {generated_per_real}.")
+            generated_per_real = check_real(generated_per_real, "generated_per_real", minimum=0.0,
+                                            fix="a finite number of generated windows per real one, e.g. 1.0; "
+                                                "None uses every generated window.")
             if real is None:
                 raise ValueError("generated_per_real needs real data to count against; pass None.")
             want = int(round(generated_per_real * n_real))
@@ -128,10 +132,14 @@ class AugmentedDataset(Dataset):
 
 def _check_weight(w, label: str, ref: HybridDataset):
     if np.ndim(w) == 0:
-        if not np.isfinite(w) or w < 0:
-            raise ValueError(f"Expected {label} >= 0 and finite, got {w}.")
-        return float(w)
-    arr = np.asarray(w, dtype=np.float32)
+        w = w.item() if hasattr(w, "item") else w  # a 0-d array / tensor as a Python number (or bool)
+        return check_real(w, label, minimum=0.0, fix=f"e.g. {label}=1.0, or per-point weights from "
+                                                    "ObservationMask.point_weights(grid, num_predict_steps).")
+    arr = np.asarray(w)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"Expected per-point {label} as numbers, got dtype {arr.dtype}. Fix: "
+                         f"ObservationMask.point_weights(grid, {ref.num_predict_steps}).")
+    arr = arr.astype(np.float32)
     shape = (ref.num_predict_steps, 1) + tuple(ref.grid.resolution)
     if arr.shape != shape or not np.isfinite(arr).all() or (arr < 0).any() or not arr.any():
         raise ValueError(

@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from .._checks import check_count, check_real
 from .._io import atomic_write
 
 __all__ = ["CacheManager", "CacheEntry", "cache_key"]
@@ -68,6 +69,8 @@ class CacheManager:
     its description (``<key>.json``) is written the same way afterwards: an entry exists only
     when both are complete, so a crash or a second process never leaves a half-written file that
     is later read. Cleanup removes the least recently used entries beyond a size budget or an age.
+    Listing and cleanup tolerate files that other processes add or remove meanwhile (a file that
+    vanishes between being listed and being looked at is skipped, not an error).
 
     Args:
         root: cache directory (created if missing).
@@ -79,13 +82,12 @@ class CacheManager:
                  max_age_s: float | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.max_bytes = max_bytes
-        self.max_age_s = max_age_s
+        self.max_bytes, self.max_age_s = _check_limits(max_bytes, max_age_s)
 
     # ------------------------------------------------------------------ paths
     def path(self, key: str) -> Path:
         """Where the file of ``key`` lives (whether or not it exists yet)."""
-        if not key or not all(c in "0123456789abcdef" for c in key):
+        if not isinstance(key, str) or not key or not all(c in "0123456789abcdef" for c in key):
             raise ValueError(f"Expected a hex cache key from cache_key(...), got {key!r}.")
         return self.root / f"{key}{_SUFFIX}"
 
@@ -96,6 +98,7 @@ class CacheManager:
     def _lock(self):
         # One lock file serialises writers and cleanup across processes; readers need none because
         # files appear only by atomic rename.
+        self.root.mkdir(parents=True, exist_ok=True)  # removed by hand meanwhile: the lock file needs it
         with open(self.root / ".lock", "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -110,7 +113,10 @@ class CacheManager:
         if not (path.exists() and meta.exists()):
             return None
         now = time.time()
-        os.utime(meta, (now, now))
+        try:
+            os.utime(meta, (now, now))
+        except FileNotFoundError:  # removed by a cleanup in another process just now
+            return None
         return path
 
     def put(self, key: str, write: Callable[[Path], None], meta: Mapping | None = None) -> Path:
@@ -122,13 +128,18 @@ class CacheManager:
             meta: plain-data description stored beside the file (what produced it).
         """
         path = self.path(key)
-        meta_doc = {"key": key, "created": time.time(), "meta": dict(meta or {})}
+        try:  # serialised before the data are written: a description that cannot be stored would
+            # otherwise leave a data file without one, which no listing or cleanup ever sees
+            meta_text = json.dumps({"key": key, "created": time.time(), "meta": dict(meta or {})}, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"Expected meta as plain JSON data (dicts, lists, strings, finite numbers), got {meta!r} "
+                            f"({e}). Fix: describe the entry with plain values.") from None
 
         @contextmanager
         def publish():  # under the lock: the file and its description appear together
             with self._lock():
                 yield
-                atomic_write(self._meta_path(key), json.dumps(meta_doc))
+                atomic_write(self._meta_path(key), meta_text)
 
         atomic_write(path, write, rename_lock=publish)
         if self.max_bytes is not None or self.max_age_s is not None:
@@ -146,17 +157,21 @@ class CacheManager:
         for meta_path in self.root.glob(f"*{_META}"):
             key = meta_path.name[: -len(_META)]
             path = self.root / f"{key}{_SUFFIX}"
-            if not path.exists():
-                continue
             try:
                 info = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                continue  # a description being replaced right now; the next listing sees it
-            out.append(CacheEntry(key, path, path.stat().st_size, float(info.get("created", 0.0)),
-                                  meta_path.stat().st_mtime, info.get("meta", {})))
+                last_used = meta_path.stat().st_mtime
+                size = path.stat().st_size
+                created = float(info.get("created", 0.0))
+                described = info.get("meta", {})
+            except (OSError, ValueError, TypeError, AttributeError):
+                # removed by a concurrent cleanup, or a description being replaced / not ours:
+                # the entry is not complete at this moment (the next listing sees it as it is then)
+                continue
+            out.append(CacheEntry(key, path, size, created, last_used, described))
         return sorted(out, key=lambda e: e.last_used)
 
     def total_bytes(self) -> int:
+        """Size in bytes of all complete entries' files."""
         return sum(e.size for e in self.entries())
 
     def cleanup(self, *, max_bytes: int | None = None, max_age_s: float | None = None,
@@ -164,11 +179,16 @@ class CacheManager:
         """Remove entries unused for longer than ``max_age_s``, then the least recently used
         ones until the total is at most ``max_bytes``; also stale temporary files. Returns the
         removed keys."""
+        max_bytes, max_age_s = _check_limits(max_bytes, max_age_s)
         removed = []
         with self._lock():
             now = time.time()
             for tmp in self.root.glob(".*.tmp"):
-                if now - tmp.stat().st_mtime > 3600:  # a writer that died an hour ago
+                try:
+                    stale = now - tmp.stat().st_mtime > 3600  # a writer that died an hour ago
+                except FileNotFoundError:  # its writer renamed it into place meanwhile
+                    continue
+                if stale:
                     tmp.unlink(missing_ok=True)
             entries = self.entries()
             total = sum(e.size for e in entries)
@@ -186,3 +206,13 @@ class CacheManager:
     def clear(self) -> list[str]:
         """Remove every entry."""
         return self.cleanup(max_bytes=0)
+
+
+def _check_limits(max_bytes, max_age_s) -> tuple[int | None, float | None]:
+    if max_bytes is not None:
+        max_bytes = check_count(max_bytes, "max_bytes", minimum=0,
+                                fix="a size budget in bytes, e.g. max_bytes=2 * 2**30; None for no limit.")
+    if max_age_s is not None:
+        max_age_s = check_real(max_age_s, "max_age_s", minimum=0.0,
+                               fix="an age in seconds, e.g. max_age_s=7 * 86400; None for no limit.")
+    return max_bytes, max_age_s

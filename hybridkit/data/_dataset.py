@@ -96,6 +96,9 @@ class HybridDataset(Dataset):
                 f"fit into num_frames={self.num_frames}, they do not. Fix: lower num_predict_steps "
                 f"to at most {self.num_frames - 1} or use more frames (the dataset has {dm.num_frames})."
             )
+        for name, flag in (("use_sliding_window", use_sliding_window), ("return_fields", return_fields)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"Expected {name} as True or False, got {flag!r}. Fix: {name}=True or {name}=False.")
         self.use_sliding_window = bool(use_sliding_window)
         self.return_fields = bool(return_fields)
         stride = 1 if self.use_sliding_window else self.num_predict_steps

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import yaml
 
+from .._checks import check_count
 from .._config import ConfigError, from_dict, to_dict
 from .._expr import evaluate as evaluate_expression
 from .._grid import GridSpec
+from .._yaml import read_yaml
 from ..models import ModelRegistry
 from ._generate import generate_dataset
 from ._manager import DataManager
@@ -62,6 +63,9 @@ class DatasetConfig:
         if not isinstance(self.pde_params, Mapping):
             raise ValueError(f"Expected pde_params to be a mapping, got {type(self.pde_params).__name__}. "
                              "Fix: e.g. {resolution: [64], domain_size: [100.0], dt: 0.1, viscosity: 0.5}.")
+        for name, minimum in (("num_sims", 1), ("num_frames", 1), ("seed", 0)):
+            object.__setattr__(self, name, check_count(getattr(self, name), name, minimum=minimum,
+                                                       maximum=2**63 - 1, fix=f"e.g. {name}: {max(minimum, 1)}."))
         # normalised so that a YAML `100` and a default `100.0` describe the same (cached) file
         object.__setattr__(self, "pde_params", _normalised(self.pde_params))
 
@@ -113,14 +117,15 @@ def data_dir() -> Path:
 
 
 def load_dataset_config(path: str | os.PathLike, *, section: str = "data") -> DatasetConfig:
-    """Read the ``data`` section of a YAML config (``yaml.safe_load``) as a DatasetConfig.
+    """Read the ``data`` section of a YAML config (:func:`hybridkit._yaml.read_yaml`: plain data
+    only) as a DatasetConfig.
 
     Raises:
-        ConfigError: no such section, unknown keys, or the old ``dataset:`` layout (the message
-            says how to convert it).
+        FileNotFoundError: no file at ``path``.
+        ConfigError: the YAML is refused (see :mod:`hybridkit._yaml`), no such section, unknown
+            keys or values, or the old ``dataset:`` layout (the message says how to convert it).
     """
-    with open(path) as fh:
-        doc = yaml.safe_load(fh) or {}
+    doc = read_yaml(path)
     if not isinstance(doc, Mapping):
         raise ConfigError(f"Expected a mapping at the top of {path}, got {type(doc).__name__}.")
     if section not in doc and "dataset" in doc:

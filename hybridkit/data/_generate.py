@@ -14,6 +14,7 @@ from .._io import atomic_write
 from ..convert import to_field, to_tensor
 from ..physics import AbstractPDE, StabilityError
 from ._format import FORMAT, FORMAT_VERSION, encode_attrs
+from ._space import check_space, estimate_bytes, reserve
 
 ParamSource = Mapping[str, object] | Callable[[np.random.Generator, int], Mapping[str, object]]
 
@@ -59,6 +60,8 @@ def generate_dataset(
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False (also when another process
             creates it while this one writes). IsADirectoryError: ``path`` is a directory.
+        DiskFullError: not enough disk space (or ``ulimit -f``) for the file, found before the
+            simulation starts or when reserving the space; nothing is left behind.
         StabilityError: ``dt`` is beyond the model's stability limit for some initial state /
             parameter (checked before anything is written), or a rollout produced NaN / inf.
         ValueError, KeyError: bad sizes or parameters.
@@ -68,21 +71,19 @@ def generate_dataset(
     """
     if not isinstance(model, AbstractPDE):
         raise TypeError(f"Expected a hybridkit.physics model (AbstractPDE), got {type(model).__name__}.")
-    for name, value, low in (("num_sims", num_sims, 1), ("num_frames", num_frames, 1),
-                             ("batch_size", batch_size, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"Expected an integer {name} >= {low}, got {name}={value!r}.")
+    _check_counts(num_sims=num_sims, num_frames=num_frames, batch_size=batch_size, seed=seed)
     num_sims, num_frames, batch_size, seed = int(num_sims), int(num_frames), int(batch_size), int(seed)
     path = _check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     per_sim = resolve_params(model, params, num_sims, np.random.default_rng([seed, 1]))
+    meta = _metadata(model, num_sims, num_frames, seed, attrs)
+    nbytes = _file_bytes(model, num_sims, num_frames, meta)
+    check_space(path, nbytes)  # before minutes of simulation, not after
     init = model.random_state(num_sims, seed=np.random.default_rng(seed))
     # Checked for all simulations before the first byte is written.
     model.check_stability({k: init[k].values for k in model.field_names}, model.prepare_params(per_sim))
     init_np = {k: to_tensor(init[k], ["batch"]).detach().cpu().numpy() for k in model.field_names}
-
-    meta = _metadata(model, num_sims, num_frames, seed, attrs)
 
     def fill(f: h5py.File) -> None:
         _write_params(f, model.grid, model.param_specs, per_sim)
@@ -95,7 +96,21 @@ def generate_dataset(
             for name, arr in _simulate(model, init_np, per_sim, a, b, num_frames).items():
                 dsets[name][a:b] = arr
 
-    return _write_atomically(path, meta, fill, overwrite)
+    return _write_atomically(path, meta, fill, overwrite, nbytes)
+
+
+_SEED_MAX = 2**63 - 1  # stored as an int64 attribute
+
+
+def _check_counts(**values) -> None:
+    """Integers (not bools, not 3.0) >= 1, the seed >= 0 and storable as int64."""
+    for name, value in values.items():
+        low = 0 if name == "seed" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+                or (name == "seed" and value > _SEED_MAX):
+            upper = f" and <= 2**63 - 1 (stored as int64)" if name == "seed" else ""
+            raise ValueError(f"Expected an integer {name} >= {low}{upper}, got {name}={value!r}. "
+                             f"Fix: e.g. {name}={low if name == 'seed' else 4}.")
 
 
 def _check_target(path, overwrite: bool) -> Path:
@@ -136,13 +151,27 @@ def write_trajectories(
         overwrite: replace an existing file.
 
     Raises:
-        ValueError: missing fields, shapes that disagree with the model's grid, non-finite values.
+        ValueError: missing fields, shapes that disagree with the model's grid, non-finite or
+            non-numeric values. DiskFullError: not enough room for the file (nothing is written).
     """
+    if not isinstance(model, AbstractPDE):
+        raise TypeError(f"Expected a hybridkit.physics model (AbstractPDE), got {type(model).__name__}.")
+    _check_counts(seed=seed)
     path = _check_target(path, overwrite)
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"Expected fields as a dict name -> array, got {type(fields).__name__}. "
+                        f"Fix: e.g. {{{model.field_names[0]!r}: values}}.")
     missing = [k for k in model.field_names if k not in fields]
     if missing:
         raise ValueError(f"Expected trajectories for every field {list(model.field_names)}, missing {missing}.")
-    arrays = {k: np.ascontiguousarray(np.asarray(fields[k], dtype=np.float32)) for k in model.field_names}
+    arrays = {}
+    for k in model.field_names:
+        given = fields[k].detach().cpu().numpy() if hasattr(fields[k], "detach") else np.asarray(fields[k])
+        if given.dtype.kind not in "fiu":  # bool, complex, strings, objects: no trajectory values
+            raise ValueError(f"Expected real numbers in {k!r}, got dtype {given.dtype}. "
+                             "Fix: pass float arrays (they are stored as float32).")
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+            arrays[k] = np.ascontiguousarray(given, dtype=np.float32)
     first = arrays[model.field_names[0]]
     num_sims, num_frames = (first.shape + (0, 0))[:2]
     for name, arr in arrays.items():
@@ -153,10 +182,15 @@ def write_trajectories(
                 f"(sims, time, *space[, vector]), got {arr.shape}."
             )
         if not np.isfinite(arr).all():
-            raise ValueError(f"Expected finite values in {name!r}, got NaN or inf.")
+            bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)).tolist() if arr.size else []
+            raise ValueError(f"Expected finite values in {name!r}, got NaN or inf (or values beyond float32) in "
+                             f"simulation(s) {bad[:8]}. Fix: drop those simulations or repair them before writing.")
     if num_sims < 1 or num_frames < 1:
         raise ValueError(f"Expected at least one simulation and one frame, got shape {first.shape}.")
     per_sim = resolve_params(model, params, num_sims, np.random.default_rng([seed, 1]))
+    meta = _metadata(model, num_sims, num_frames, seed, attrs)
+    nbytes = _file_bytes(model, num_sims, num_frames, meta)
+    check_space(path, nbytes)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def fill(f: h5py.File) -> None:
@@ -166,12 +200,24 @@ def write_trajectories(
         for name, ds in dsets.items():
             ds[...] = arrays[name]
 
-    return _write_atomically(path, _metadata(model, num_sims, num_frames, seed, attrs), fill, overwrite)
+    return _write_atomically(path, meta, fill, overwrite, nbytes)
 
 
-def _write_atomically(path: Path, meta: dict, fill, overwrite: bool = True) -> Path:
+def _file_bytes(model, num_sims: int, num_frames: int, meta: dict) -> int:
+    """Upper bound of the size of the file :func:`_write_atomically` writes (hybridkit.data._space)."""
+    grid, arrays = model.grid, []
+    for name in model.field_names:
+        trailing = tuple(grid.resolution) + ((grid.ndim,) if name in model.vector_fields else ())
+        arrays.append(((num_sims, num_frames) + trailing, (1, chunk_frames(num_frames)) + trailing))
+    for spec in model.param_specs:
+        arrays.append(((num_sims,) + tuple(spec.shape(grid)), None))
+    return estimate_bytes(arrays, len(json.dumps(meta, default=str)))
+
+
+def _write_atomically(path: Path, meta: dict, fill, overwrite: bool, nbytes: int) -> Path:
     """Write attributes ``meta`` and whatever ``fill(h5file)`` writes, atomically
-    (:func:`hybridkit._io.atomic_write`).
+    (:func:`hybridkit._io.atomic_write`), into ``nbytes`` reserved beforehand
+    (:func:`hybridkit.data._space.reserve`: HDF5 must never meet a full disk).
 
     Each writer has its own temporary name, so two processes writing the same ``path`` never
     write into one file: with ``overwrite`` the last rename wins (both files are complete);
@@ -179,7 +225,11 @@ def _write_atomically(path: Path, meta: dict, fill, overwrite: bool = True) -> P
     writer succeeds and the other gets ``FileExistsError``.
     """
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
+        reserve(tmp, nbytes, path)  # the space is there, or a clean error before HDF5 writes a byte
+        with h5py.File(tmp, "w"):  # an empty HDF5 file (creating it truncates the reservation)
+            pass
+        reserve(tmp, nbytes, path)  # now for the writes; HDF5 truncates the file to its size on closing
+        with h5py.File(tmp, "r+") as f:
             f.attrs.update(encode_attrs(meta))
             fill(f)
 

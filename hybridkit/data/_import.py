@@ -39,7 +39,8 @@ from .._grid import GridSpec
 from ..physics import ParamSpec
 from ._coordinates import AXES, DEFAULT_SPACING_TOL, cell_grid, frame_spacing
 from ._format import _plain
-from ._generate import (_check_target, _create_field_datasets, _write_atomically, _write_params,
+from ._space import check_space, estimate_bytes
+from ._generate import (_check_target, _create_field_datasets, _write_atomically, _write_params, chunk_frames,
                         layout_metadata)
 
 __all__ = ["import_arrays", "FieldSource", "write_imported"]
@@ -242,7 +243,12 @@ def write_imported(path, sources: Mapping[str, FieldSource], *, grid, dt, vector
                     _check_no_repeated_end(arr, grid.ndim, name in vector_fields, src.where)
                 dsets[name][a:b] = arr
 
-    return _write_atomically(path, meta, fill, overwrite)
+    arrays = [((num_sims, num_frames) + src.shape[2:], (1, chunk_frames(num_frames)) + src.shape[2:])
+              for src in sources.values()]
+    arrays += [((num_sims,) + tuple(spec.shape(grid)), None) for spec in specs]
+    nbytes = estimate_bytes(arrays, len(json.dumps(meta, default=str)))
+    check_space(path, nbytes)  # before reading a large source, not after
+    return _write_atomically(path, meta, fill, overwrite, nbytes)
 
 
 def _finite(arr: np.ndarray, where: str, first_sim: int) -> np.ndarray:

@@ -8,6 +8,8 @@ from phi.field import stack as stack_fields
 from phiml.math import batch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
+from .._checks import check_count, is_integer
+
 
 def make_loader(
     dataset: Dataset,
@@ -42,19 +44,31 @@ def make_loader(
         epoch_keyed: order per epoch from ``(seed, epoch)`` instead of one running generator.
         sampler: a sampler of your own (e.g. a ``DistributedSampler``); then ``shuffle``,
             ``seed`` and ``epoch_keyed`` are its business.
+
+    Raises:
+        ValueError: a count that is not an integer in range (``batch_size=2.5``, ``True``, 0).
+        TypeError: ``shuffle`` / ``drop_last`` not a bool.
     """
-    if int(batch_size) < 1:
-        raise ValueError(f"Expected batch_size >= 1, got {batch_size}.")
+    if not is_integer(batch_size) or batch_size < 1:
+        raise ValueError(f"Expected batch_size >= 1, got {batch_size!r}: a whole number of windows per batch. "
+                         "Fix: e.g. batch_size=32.")
+    batch_size = int(batch_size)
+    seed = check_count(seed, "seed", minimum=0, fix="pass a non-negative integer seed, e.g. seed=0.")
+    num_workers = check_count(num_workers, "num_workers", minimum=0,
+                              fix="0 loads in the main process; e.g. num_workers=2 for two loader processes.")
+    for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"Expected {name} as True or False, got {flag!r}. Fix: {name}=True or {name}=False.")
     if len(dataset) == 0:
         raise ValueError("Expected a non-empty dataset, got one with 0 items.")
     generator = torch.Generator()
-    generator.manual_seed(int(seed))
+    generator.manual_seed(seed)
     collate = collate_fields if _field_mode(dataset) else None
     if sampler is None and shuffle and epoch_keyed:
         sampler = EpochSampler(len(dataset), seed)
     return DataLoader(
-        dataset, batch_size=int(batch_size), shuffle=shuffle and sampler is None, sampler=sampler,
-        generator=generator, num_workers=int(num_workers), drop_last=drop_last, collate_fn=collate,
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+        generator=generator, num_workers=num_workers, drop_last=drop_last, collate_fn=collate,
         persistent_workers=False,
     )
 

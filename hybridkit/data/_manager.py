@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -9,8 +10,10 @@ from typing import Sequence
 import h5py
 import numpy as np
 
+from .._checks import check_real, is_integer
 from .._grid import GridSpec
-from ._format import DatasetFormatError, decode_attrs
+from .._yaml import file_kind
+from ._format import DatasetFormatError, decode_attrs, open_array
 
 
 class DataManager:
@@ -42,13 +45,9 @@ class DataManager:
 
     def __init__(self, path: str | os.PathLike, *, cache_mb: float = 256):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(
-                f"Expected a dataset file, found nothing at {self.path}. Fix: create it with "
-                "hybridkit.data.generate_dataset(model, path, ...) or `python -m hybridkit demo`."
-            )
-        if not cache_mb >= 0:
-            raise ValueError(f"Expected cache_mb >= 0, got {cache_mb}.")
+        _check_regular_file(self.path)
+        cache_mb = check_real(cache_mb, "cache_mb", minimum=0.0,
+                              fix="pass the cache budget in MiB, e.g. cache_mb=256 (0 disables the cache).")
         self.cache_bytes = int(cache_mb * 2**20)
         self._handle: h5py.File | None = None
         self._pid: int | None = None
@@ -83,7 +82,7 @@ class DataManager:
             raise DatasetFormatError(f"Dataset {self.path} describes an invalid grid: {e} Fix: regenerate it.") from None
         self._field_shapes = self._check_layout(f)
         # Parameters are small (one value / vector / field per simulation): read them once.
-        self._params = {n: f[f"params/{n}"][()] for n in self.metadata["param_names"]}
+        self._params = {n: np.asarray(f[f"params/{n}"][()], dtype=np.float32) for n in self.metadata["param_names"]}
         bad = [n for n, v in self._params.items() if not np.isfinite(v).all()]
         if bad:
             raise DatasetFormatError(
@@ -152,7 +151,8 @@ class DataManager:
         """Frames ``start:stop`` of one simulation's field.
 
         Returns:
-            float32 ``(stop - start, *space[, vector])``, a copy (safe to modify).
+            float32 ``(stop - start, *space[, vector])``, a copy (safe to modify). A field stored
+            as float16 or float64 is read as float32 (what the networks and solvers compute in).
 
         Raises:
             KeyError: unknown field. IndexError: ``sim`` or the window out of range.
@@ -162,6 +162,10 @@ class DataManager:
         sim = self._check_sims(sim)
         n = self.field_frames(field)
         stop = n if stop is None else stop
+        if not (is_integer(start) and is_integer(stop)):
+            raise TypeError(f"Expected integer frame indices start and stop, got start={start!r}, stop={stop!r}. "
+                            f"Fix: e.g. start=0, stop={n}.")
+        start, stop = int(start), int(stop)
         if not 0 <= start < stop <= n:
             raise IndexError(
                 f"Expected 0 <= start < stop <= {n} frames of {field!r}, got start={start}, "
@@ -170,7 +174,7 @@ class DataManager:
         try:
             traj = self._trajectory(sim, field)
             if traj is None:  # larger than the whole cache budget: read just the window
-                return self._finite(self._dataset(field)[sim, start:stop], sim, field, start)
+                return self._finite(_float32(self._dataset(field)[sim, start:stop]), sim, field, start)
         except (OSError, RuntimeError, KeyError) as e:  # h5py: a chunk past the end of a truncated file, ...
             raise DatasetFormatError(
                 f"Cannot read simulation {sim} of {field!r} from {self.path} ({e}): the file is damaged "
@@ -197,7 +201,7 @@ class DataManager:
             return self._cache[key]
         self.misses += 1
         ds = self._dataset(field)
-        nbytes = int(np.prod(ds.shape[1:])) * ds.dtype.itemsize
+        nbytes = int(np.prod(ds.shape[1:])) * 4  # held as float32, whatever the stored width
         if nbytes > self.cache_bytes:
             return None
         if self._cached_bytes + nbytes > self.cache_bytes and not self._admit(key):
@@ -205,7 +209,7 @@ class DataManager:
         while self._cache and self._cached_bytes + nbytes > self.cache_bytes:
             _, old = self._cache.popitem(last=False)
             self._cached_bytes -= old.nbytes
-        arr = self._finite(ds[sim], sim, field, 0)
+        arr = self._finite(_float32(ds[sim]), sim, field, 0)
         self._cache[key] = arr
         self._cached_bytes += arr.nbytes
         return arr
@@ -232,8 +236,8 @@ class DataManager:
         sims, frames = int(meta["num_sims"]), int(meta["num_frames"])
         shapes = {}
         for name in meta["field_names"]:
-            ds = f.get(f"fields/{name}")
-            if not isinstance(ds, h5py.Dataset):
+            ds = open_array(f, f"fields/{name}", self.path, what="field")
+            if ds is None:
                 raise DatasetFormatError(
                     f"Dataset {self.path} lacks /fields/{name} listed in its attributes. Fix: regenerate it."
                 )
@@ -248,10 +252,10 @@ class DataManager:
                 )
             shapes[name] = shape
         for name, kind in zip(meta["param_names"], meta["param_kinds"]):
-            ds = f.get(f"params/{name}")
+            ds = open_array(f, f"params/{name}", self.path, what="parameter")
             extra = {"scalar": (), "field": res, "vector": (len(res),)}.get(kind)
-            if not isinstance(ds, h5py.Dataset) or extra is None or tuple(ds.shape) != (sims,) + extra:
-                got = "nothing" if not isinstance(ds, h5py.Dataset) else f"shape {tuple(ds.shape)}"
+            if ds is None or extra is None or tuple(ds.shape) != (sims,) + extra:
+                got = "nothing" if ds is None else f"shape {tuple(ds.shape)}"
                 raise DatasetFormatError(
                     f"Expected /params/{name} ({kind}) of shape {(sims,) + (extra or ())} in {self.path}, "
                     f"got {got}. Fix: regenerate the file."
@@ -282,8 +286,9 @@ class DataManager:
 
     def _check_sims(self, sims):
         idx = np.asarray(sims)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"Expected integer simulation indices, got {sims!r}.")
+        if idx.dtype.kind not in "iu" or idx.ndim > 1:
+            raise TypeError(f"Expected an integer simulation index or a list of them, got {sims!r}. "
+                            f"Fix: e.g. sim=0 or sims=[0, 1] (0..{self.num_sims - 1}).")
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_sims):
             raise IndexError(
                 f"Expected simulation indices in 0..{self.num_sims - 1}, got {sims!r}. "
@@ -341,3 +346,24 @@ class DataManager:
     def __repr__(self) -> str:
         return (f"DataManager({str(self.path)!r}: {self.metadata['pde']}, {self.num_sims} sims x "
                 f"{self.num_frames} frames, fields {list(self.field_names)}, grid {self.grid.resolution})")
+
+
+def _float32(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.dtype == np.float32 else arr.astype(np.float32)
+
+
+def _check_regular_file(path: Path) -> None:
+    """A regular file at ``path`` (a symlink to one is fine); nothing else is ever opened, so a
+    FIFO cannot block and ``/dev/zero`` cannot be read."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Expected a dataset file, found nothing at {path}. Fix: create it with "
+            "hybridkit.data.generate_dataset(model, path, ...) or `python -m hybridkit demo`."
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise DatasetFormatError(
+            f"Expected a dataset file (an HDF5 file written by hybridkit.data.generate_dataset) at {path}, "
+            f"found {file_kind(mode)}. Fix: give the path of the .h5 file itself."
+        )

@@ -15,6 +15,7 @@ from phi.field import Field
 from phiml import math
 
 from .._backend import as_physics_tensor
+from .._checks import check_count, check_real, is_integer
 from .._grid import GridSpec
 
 __all__ = ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse"]
@@ -41,9 +42,18 @@ class ObservationMask:
             if m is None:
                 continue
             m = np.asarray(m)
+            axes = (1, 2, 3) if name == "spatial" else (1,)
+            if m.ndim not in axes:
+                raise ValueError(
+                    f"Expected a {name} mask with {' to '.join(map(str, (axes[0], axes[-1])))} "
+                    f"ax{'es' if name == 'spatial' else 'is'}, got shape {m.shape}. Fix: "
+                    + ("spatial_mask(grid, region=...) gives one of shape grid.resolution."
+                       if name == "spatial" else "temporal_mask(num_steps, every=...) gives one of shape (num_steps,).")
+                )
             if m.dtype != bool:
                 if not np.isin(m, (0, 1)).all():
-                    raise ValueError(f"Expected a boolean {name} mask (or 0/1), got values {np.unique(m)[:5]}.")
+                    raise ValueError(f"Expected a boolean {name} mask (or 0/1), got values {np.unique(m)[:5]}. "
+                                     "Fix: True where observed, False elsewhere.")
                 m = m.astype(bool)
             if not m.any():
                 raise ValueError(
@@ -58,6 +68,7 @@ class ObservationMask:
         Raises:
             ValueError: when the mask's shapes do not match ``grid`` / ``num_steps``.
         """
+        num_steps = _check_steps(grid, num_steps)
         w = math.tensor(1.0)
         if self.spatial is not None:
             if self.spatial.shape != tuple(grid.resolution):
@@ -77,7 +88,8 @@ class ObservationMask:
     def point_weights(self, grid: GridSpec, num_steps: int) -> np.ndarray:
         """The mask as float32 weights ``(num_steps, 1, *resolution)`` for a network's loss
         (broadcasting against targets ``(T, C, *space)`` in the channel layout)."""
-        w = np.ones((int(num_steps), 1) + tuple(grid.resolution), dtype=np.float32)
+        num_steps = _check_steps(grid, num_steps)
+        w = np.ones((num_steps, 1) + tuple(grid.resolution), dtype=np.float32)
         self.weights(grid, num_steps)  # raises when the mask does not fit the grid / steps
         if self.spatial is not None:
             w = w * self.spatial.astype(np.float32)
@@ -108,20 +120,26 @@ def spatial_mask(grid: GridSpec, *, region: Sequence[tuple[float, float]] | None
 
     Returns:
         bool ``resolution``.
+
+    Raises:
+        ValueError: both or neither of ``region`` / ``fraction``, a region that is not one pair
+            of finite numbers ``low < high`` per axis or holds no cell centre, a fraction outside
+            ``(0, 1]``, a seed that is not an integer >= 0. TypeError: ``grid`` is not a GridSpec.
     """
+    _check_grid(grid)
     if (region is None) == (fraction is None):
         raise ValueError("Expected exactly one of region=[(low, high), ...] or fraction=..., got "
                          f"region={region}, fraction={fraction}.")
     if region is not None:
-        if len(region) != grid.ndim:
-            raise ValueError(f"Expected one (low, high) per axis ({grid.ndim}), got region={region}.")
+        bounds = _check_region(region, grid)
         coords = grid.coordinates()
         mask = np.ones(tuple(grid.resolution), dtype=bool)
-        for c, (lo, hi) in zip(coords, region):
+        for c, (lo, hi) in zip(coords, bounds):
             mask &= (c >= lo) & (c < hi)
     else:
-        if not 0 < fraction <= 1:
-            raise ValueError(f"Expected 0 < fraction <= 1, got {fraction}.")
+        fraction = check_real(fraction, "fraction", minimum=0.0, strict_minimum=True, maximum=1.0,
+                              fix="the share of cells observed, e.g. fraction=0.25.")
+        seed = _check_seed(seed)
         n = int(np.prod(grid.resolution))
         k = max(1, int(round(fraction * n)))
         flat = np.zeros(n, dtype=bool)
@@ -143,16 +161,24 @@ def temporal_mask(num_steps: int, *, every: int | None = None, frames: Sequence[
 
     Returns:
         bool ``(num_steps,)``.
+
+    Raises:
+        ValueError: both or neither of ``every`` / ``frames``, a count that is not an integer
+            (``every=2.5`` is not every 2nd frame), frame indices out of range or not integers, or
+            a mask that observes no frame.
     """
     if (every is None) == (frames is None):
         raise ValueError(f"Expected exactly one of every= or frames=, got every={every}, frames={frames}.")
-    mask = np.zeros(int(num_steps), dtype=bool)
+    num_steps = check_count(num_steps, "num_steps", minimum=1, fix="the target frames per window, e.g. 10.")
+    mask = np.zeros(num_steps, dtype=bool)
     if every is not None:
-        if int(every) < 1:
-            raise ValueError(f"Expected every >= 1, got {every}.")
-        mask[int(every) - 1::int(every)] = True
+        every = check_count(every, "every", minimum=1, fix="observe every k-th frame with an integer k, e.g. every=2.")
+        mask[every - 1::every] = True
     else:
-        idx = np.asarray(list(frames), dtype=int)
+        frames = list(frames)
+        if not all(is_integer(i) for i in frames):
+            raise ValueError(f"Expected integer frame indices, got {frames}. Fix: e.g. frames=[0, 4, 9].")
+        idx = np.asarray([int(i) for i in frames], dtype=int)
         if idx.size and (idx.min() < -num_steps or idx.max() >= num_steps):
             raise ValueError(f"Expected frame indices in [0, {num_steps}), got {list(frames)}.")
         mask[idx] = True
@@ -171,10 +197,13 @@ def add_noise(data, rel_std: float, *, seed: int | None = 0):
 
     Returns:
         the same type as ``data``, with noise added (float32 values).
+
+    Raises:
+        ValueError: ``rel_std`` not a finite number >= 0, a seed that is not an integer >= 0 (or
+            None), or data holding NaN / inf (its std, hence the noise, would be NaN everywhere).
     """
-    if rel_std < 0:
-        raise ValueError(f"Expected rel_std >= 0, got {rel_std}.")
-    rng = np.random.default_rng(seed)
+    rel_std = check_real(rel_std, "rel_std", minimum=0.0, fix="the noise std relative to the data's, e.g. 0.05 for 5 %.")
+    rng = np.random.default_rng(_check_seed(seed))
     if isinstance(data, Mapping):
         return {k: _noisy(v, rel_std, rng) for k, v in data.items()}
     return _noisy(data, rel_std, rng)
@@ -188,7 +217,15 @@ def _noisy(v, rel_std: float, rng: np.random.Generator):
         return math.tensor(as_physics_tensor(_noisy(v.numpy(names), rel_std, rng)), v.shape)
     if isinstance(v, torch.Tensor):
         return torch.as_tensor(_noisy(v.detach().cpu().numpy(), rel_std, rng), device=v.device)
-    a = np.asarray(v, dtype=np.float64)
+    a = np.asarray(v)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"Expected numeric data to add noise to, got dtype {a.dtype}. Fix: pass float arrays or fields.")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(
+            f"Expected finite data to add noise to, got {int((~np.isfinite(a)).sum())} NaN / inf value(s) of {a.size}: "
+            "the noise scale (the data's std) would be NaN everywhere. Fix: drop or repair the non-finite values first."
+        )
     noise = rng.standard_normal(a.shape) * rel_std * a.std()
     return (a + noise).astype(np.float32)
 
@@ -232,3 +269,42 @@ def observed_count(weights: math.Tensor, shape) -> float:
     if n <= 0:
         raise ValueError("The observation weights observe nothing (all zero). Fix: observe at least one point.")
     return n
+
+
+def _check_grid(grid) -> GridSpec:
+    if not isinstance(grid, GridSpec):
+        raise TypeError(f"Expected a hybridkit.GridSpec as grid, got {type(grid).__name__}. Fix: pass model.grid.")
+    return grid
+
+
+def _check_steps(grid, num_steps) -> int:
+    _check_grid(grid)
+    return check_count(num_steps, "num_steps", minimum=1, fix="the target frames per window (num_predict_steps).")
+
+
+def _check_seed(seed) -> int | None:
+    if seed is None:
+        return None
+    return check_count(seed, "seed", minimum=0, fix="pass a non-negative integer seed (or None for a fresh draw).")
+
+
+def _check_region(region, grid: GridSpec) -> list[tuple[float, float]]:
+    """``[(low, high)]`` per axis as floats, ``low < high``, finite numbers (bools are none)."""
+    example = ", ".join(f"(0, {s / 2:g})" for s in grid.domain_size)
+    fix = f"Fix: one (low, high) per axis in physical coordinates, e.g. region=[{example}]."
+    try:
+        pairs = [tuple(p) for p in region]
+    except TypeError:
+        raise ValueError(f"Expected region as a list of (low, high) pairs, got {region!r}. {fix}") from None
+    if len(pairs) != grid.ndim:
+        raise ValueError(f"Expected one (low, high) per axis ({grid.ndim}), got region={region}. {fix}")
+    out = []
+    for pair in pairs:
+        try:
+            low, high = (check_real(v, "a region bound") for v in pair)
+        except ValueError:
+            raise ValueError(f"Expected each region entry as two finite numbers (low, high), got {pair!r}. {fix}") from None
+        if not low < high:
+            raise ValueError(f"Expected low < high in every region entry, got {pair!r}. {fix}")
+        out.append((low, high))
+    return out

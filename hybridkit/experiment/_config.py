@@ -7,9 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from .._config import ConfigError, from_dict
+from .._yaml import load_yaml, read_yaml
 from ..training import HybridConfig, PhysicalConfig, SyntheticConfig
 
 MODES = ("physical", "synthetic", "hybrid", "compare")
@@ -170,7 +169,8 @@ def experiment_config(doc: Mapping[str, Any] | ExperimentConfig | None) -> Exper
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[ExperimentConfig, dict]:
-    """Read a YAML experiment config (``yaml.safe_load``: data only) and apply overrides.
+    """Read a YAML experiment config (:func:`hybridkit._yaml.read_yaml`: plain data only) and apply
+    overrides.
 
     Args:
         path: the YAML file.
@@ -182,34 +182,28 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ConfigError: the file is not valid YAML (or not text) or not a mapping, an override is
-            malformed, or a key is unknown.
+        ConfigError: the file is not valid YAML (or not UTF-8 text, or not a regular file), holds
+            what a config must not (aliases that expand too far, duplicate keys, dates, sets,
+            binary data, tags, deep nesting; see :mod:`hybridkit._yaml`), is empty or not a
+            mapping, an override is malformed, or a key or value is wrong.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}. Fix: a UTF-8 text file in YAML syntax, "
-                          "see configs/*.yaml.") from None
-    if doc is None:
-        doc = {}
+    doc = read_yaml(path)
     if not isinstance(doc, Mapping):
-        raise ConfigError(f"Expected a mapping at the top of {path}, got {type(doc).__name__}.")
+        raise ConfigError(f"Expected a mapping (key: value lines) at the top of {path}, got {type(doc).__name__}. "
+                          "Fix: see configs/*.yaml for the layout.")
     doc = apply_overrides(doc, overrides)
     return experiment_config(doc), doc
 
 
 def apply_overrides(doc: Mapping[str, Any], overrides: Sequence[str]) -> dict:
-    """A copy of ``doc`` with ``"a.b.c=value"`` overrides applied (values parsed as YAML)."""
+    """A copy of ``doc`` with ``"a.b.c=value"`` overrides applied (values parsed by
+    :func:`hybridkit._yaml.load_yaml`: an empty value is refused, write ``key=null`` for None)."""
     doc = copy.deepcopy(dict(doc))
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"Expected an override as key=value (e.g. hybrid.alpha_synthetic=0.5), got {item!r}.")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"The value of override {item!r} is not valid YAML: {e}") from None
+        value = load_yaml(raw, where=f"The value of override {item!r}")
         node = doc
         parts = key.strip().split(".")
         for p in parts[:-1]:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from .._config import ConfigError
+from .._config import ConfigError, check_keywords
 from .._grid import GridSpec
 from ._convnet import ConvNet
 from ._fno import FNO
@@ -107,6 +107,7 @@ class ModelRegistry:
                 f"Unknown key(s) {unknown} for {name} ({model_cls.__name__}). Known keys: "
                 f"{list(_GRID_KEYS) + ['pde_params'] + known}."
             )
+        kwargs = check_keywords(model_cls.__init__, kwargs, where=f"{name} config (pde_params)")
         missing = [k for k in ("resolution", "domain_size") if k not in cfg]
         if missing:
             raise ConfigError(
