@@ -6,8 +6,14 @@
 * :class:`NavierStokes2D` — incompressible flow on a periodic box with Kolmogorov forcing
 * :class:`ParamSpec`, :class:`AbstractPDE` — what every model declares and shares
 * :func:`learnable`, :class:`LearnableParam` — a named initial guess for a trainer to optimise
+* :class:`StabilityError`, :class:`StabilityWarning`, :class:`ResolutionWarning` — a time step or a
+  grid the explicit scheme cannot handle (``substeps="auto"``, the default, chooses the time step)
+* :func:`shared_jit` — compiled functions shared by models of one configuration (torch never frees
+  a trace)
 """
-from ._base import AbstractPDE, ParamSpec, StabilityError, StabilityWarning
+from ._base import (AUTO, DEFAULT_MAX_SUBSTEPS, AbstractPDE, ParamSpec, ResolutionWarning, StabilityError,
+                    StabilityWarning)
+from ._compiled import shared_jit
 from ._advection_diffusion import AdvectionDiffusion
 from ._burgers import Burgers
 from ._diffusion import Diffusion
@@ -15,7 +21,8 @@ from ._navier_stokes import NavierStokes2D
 from ._learnable import LearnableParam, as_learnables, learnable
 
 __all__ = [
-    "AbstractPDE", "ParamSpec", "StabilityError", "StabilityWarning",
+    "AbstractPDE", "ParamSpec", "StabilityError", "StabilityWarning", "ResolutionWarning",
+    "AUTO", "DEFAULT_MAX_SUBSTEPS", "shared_jit",
     "Burgers", "Diffusion", "AdvectionDiffusion", "NavierStokes2D",
 ]
 __all__ += ["learnable", "LearnableParam", "as_learnables"]

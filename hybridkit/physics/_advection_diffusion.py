@@ -38,6 +38,7 @@ class AdvectionDiffusion(AbstractPDE):
     """
 
     field_names = ("concentration",)
+    limit_depends_on_state = False  # the coefficients alone set it
     vector_fields = ()
     param_specs = (
         ParamSpec("velocity", "vector", (-10.0, 10.0), "constant advection velocity, one component per axis"),

@@ -31,6 +31,7 @@ class Diffusion(AbstractPDE):
     """
 
     field_names = ("temperature",)
+    limit_depends_on_state = False  # the coefficients alone set it
     vector_fields = ()
 
     def __init__(self, grid: GridSpec, *, dt: float = 0.1, diffusivity=0.5, substeps: int | str = "auto",
