@@ -6,6 +6,8 @@
 * :class:`NavierStokes2D` — incompressible flow on a periodic box with Kolmogorov forcing
 * :class:`ParamSpec`, :class:`AbstractPDE` — what every model declares and shares
 * :func:`learnable`, :class:`LearnableParam` — a named initial guess for a trainer to optimise
+* :class:`GaussianBumps`, :class:`FourierModes`, :class:`PiecewiseLinear` — a coefficient field
+  given by a few numbers (:class:`AbstractParametricField`; :func:`parametrization_from_dict`)
 * :class:`StabilityError`, :class:`StabilityWarning`, :class:`ResolutionWarning` — a time step or a
   grid the explicit scheme cannot handle (``substeps="auto"``, the default, chooses the time step)
 * :func:`shared_jit` — compiled functions shared by models of one configuration (torch never frees
@@ -19,6 +21,8 @@ from ._burgers import Burgers
 from ._diffusion import Diffusion
 from ._navier_stokes import NavierStokes2D
 from ._learnable import LearnableParam, as_learnables, learnable
+from ._parametric import (AbstractParametricField, FourierModes, GaussianBumps, PiecewiseLinear,
+                          parametrization_from_dict)
 
 __all__ = [
     "AbstractPDE", "ParamSpec", "StabilityError", "StabilityWarning", "ResolutionWarning",
@@ -26,3 +30,5 @@ __all__ = [
     "Burgers", "Diffusion", "AdvectionDiffusion", "NavierStokes2D",
 ]
 __all__ += ["learnable", "LearnableParam", "as_learnables"]
+__all__ += ["AbstractParametricField", "GaussianBumps", "FourierModes", "PiecewiseLinear",
+            "parametrization_from_dict"]
