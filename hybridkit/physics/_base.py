@@ -487,7 +487,7 @@ class AbstractPDE(abc.ABC):
             m0 = math.max(abs(u0), u0.shape.non_batch)
             mt = math.max(abs(traj), traj.shape.non_batch & traj.shape.only("time"))
             ratio = float(math.max(mt / math.maximum(m0, 1e-30), mt.shape))
-            if ratio > 1 + GROWTH_TOLERANCE:
+            if not np.isfinite(ratio) or ratio > 1 + GROWTH_TOLERANCE:  # NaN / inf: it blew up
                 warnings.warn(
                     f"{type(self).__name__}: max|{name}| grew by a factor {ratio:.3g} during the rollout, which "
                     f"the PDE cannot (a maximum principle): the grid does not resolve this flow. "

@@ -152,9 +152,9 @@ class GaussianBumps(AbstractParametricField):
 
     Components, in order: ``base`` (if ``base``), then per bump ``amplitude_k``, ``centre_<axis>_k``
     per axis, ``width_k``: ``1 + K (ndim + 2)`` numbers (7 for two bumps in 1D, 9 in 2D; without a
-    base ``K (ndim + 2)``: 8 for two bumps in 2D, the HYCO heat setting). On a periodic grid the distance is the chord of the period,
-    ``|x - c|_a^2 = (L_a / pi)^2 sin^2(pi (x_a - c_a) / L_a)`` (= ``(x_a - c_a)^2 (1 + O(d^2/L^2))``),
-    smooth and periodic; on other grids the plain distance.
+    base ``K (ndim + 2)``: 8 for two bumps in 2D, the HYCO heat setting). On a periodic grid the
+    distance is the chord of the period, ``|x - c|_a^2 = (L_a / pi)^2 sin^2(pi (x_a - c_a) / L_a)``
+    (= ``(x_a - c_a)^2 (1 + O(d^2/L^2))``), smooth and periodic; on other grids the plain distance.
 
     Bounds for a coefficient in ``(lo, hi)``: base in ``[lo, hi]``, amplitudes in ``[0, hi - lo]``
     (so a positive coefficient stays ``>= lo``), centres in ``[0, L_a]``, widths in
