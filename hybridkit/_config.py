@@ -275,6 +275,8 @@ def check_keywords(func, kwargs: Mapping[str, Any], *, where: str) -> dict:
                     f"{value!r} ({_type_name(bad)}{' inside' if bad is not value else ''}). Fix: "
                     f"{_fix(bad, float, name, default)}"
                 )
+        elif isinstance(default, str) and int in typing.get_args(hints.get(name)) and not isinstance(value, str):
+            out[name] = check_value(value, int, key=name, where=where, default=default)  # substeps: 3 or "auto"
         elif isinstance(default, str):
             out[name] = check_value(value, str, key=name, where=where, default=default)
     return out

@@ -138,8 +138,12 @@ CASES = [
                                                                params={"viscosity": [0.1, -0.2]}),
      ValueError, r"'viscosity' \(per simulation\) >= 0 .* got a minimum of -0\.2\. .*ill-posed"),
     ("generate: dt beyond the stability limit", lambda c: generate_dataset(
-        Burgers(GridSpec((N,), (100.0,)), dt=50.0, viscosity=5.0), c.tmp / "g5.h5", num_sims=1, num_frames=3),
+        Burgers(GridSpec((N,), (100.0,)), dt=50.0, viscosity=5.0, substeps=1), c.tmp / "g5.h5", num_sims=1,
+        num_frames=3),
      StabilityError, r"dt=50 exceeds the explicit stability limit .* Fix: increase substeps to at least \d+"),
+    ("generate: dt beyond what automatic substeps allow", lambda c: generate_dataset(
+        Burgers(GridSpec((N,), (100.0,)), dt=5000.0, viscosity=5.0), c.tmp / "g6.h5", num_sims=1, num_frames=3),
+     StabilityError, r"exceeds the explicit stability limit .* Fix:"),
     ("write_trajectories: NaN", lambda c: write_trajectories(
         c.model, c.tmp / "w0.h5", {"velocity": np.full((1, 2, N), np.nan)}),
      ValueError, r"Expected finite values in 'velocity', got NaN or inf"),
@@ -203,7 +207,7 @@ CASES = [
      ValueError, r"Expected finite values of 'viscosity' of Burgers, got NaN or inf"),
     ("Burgers: infinite dt", lambda c: Burgers(c.model.grid, dt=float("inf")),
      ValueError, r"Expected a finite dt > 0, got dt=inf"),
-    ("rollout beyond the stability limit", lambda c: Burgers(c.model.grid, dt=50.0, viscosity=5.0).rollout(
+    ("rollout beyond the stability limit", lambda c: Burgers(c.model.grid, dt=50.0, viscosity=5.0, substeps=1).rollout(
         c.model.random_state(1, 0), 2),
      StabilityError, r"exceeds the explicit stability limit .* Fix: increase substeps to at least \d+ or reduce dt"),
     ("GridSpec: too few cells", lambda c: GridSpec((2,), (1.0,)),
@@ -345,7 +349,7 @@ def test_command_line_reports_a_bad_value_found_mid_run(tmp_path, monkeypatch, c
     monkeypatch.setenv("HYBRIDKIT_DATA", str(tmp_path / "data"))
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"pde_params": {"resolution": [16], "domain_size": [100.0],
-                                                           "dt": 50.0, "viscosity": 5.0}}}))
+                                                           "dt": 50.0, "viscosity": 5.0, "substeps": 1}}}))
     assert main(["run", str(cfg), "--mode", "physical", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: StabilityError: Burgers: dt=50 exceeds") and "Fix:" in err

@@ -166,7 +166,7 @@ def test_existing_file_needs_overwrite(path, model):
 
 
 def test_unstable_time_step_raises_before_writing(tmp_path):
-    model = Burgers(GridSpec((N,), (50.0,)), dt=5.0, viscosity=0.5)  # limit 0.5 dx^2 / nu ~ 2.4
+    model = Burgers(GridSpec((N,), (50.0,)), dt=5.0, viscosity=0.5, substeps=1)  # limit 0.5 dx^2 / nu ~ 2.4
     with pytest.raises(StabilityError, match="substeps"):
         generate_dataset(model, tmp_path / "u.h5", num_sims=2, num_frames=3, progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -260,7 +260,7 @@ def test_regularized_field_fit_reports_reg_loss(diffusion_data):
 # ----------------------------------------------------------------------------- failures
 def test_absurd_time_step_is_diverged_never_success(burgers_data):
     _, initial, targets = burgers_data
-    absurd = Burgers(GRID, dt=50.0, viscosity=NU, on_unstable="ignore")
+    absurd = Burgers(GRID, dt=50.0, viscosity=NU, on_unstable="ignore", substeps=1)
     trainer = PhysicalTrainer({"num_predict_steps": 10}, absurd, [learnable("viscosity", 2.5)])
     with pytest.raises(FitError) as info:
         trainer.fit(initial, targets, progress=False)

@@ -214,7 +214,9 @@ def test_diagonal_advection_limit_counts_both_axes():
     assert limit == pytest.approx(0.5 / 16)
     growth = {}
     for factor in (1.0, 2.0):
-        m = AdvectionDiffusion(grid, dt=factor * limit, velocity=(1.0, 1.0), diffusivity=0.0)
+        # one substep: the explicit scheme itself at 1x and 2x its limit (the default, "auto", would
+        # take two substeps at 2x and stay stable)
+        m = AdvectionDiffusion(grid, dt=factor * limit, velocity=(1.0, 1.0), diffusivity=0.0, substeps=1)
         c = m.rollout(state, 200, include_init=False, check=False)["concentration"].values.time[-1]
         growth[factor] = float(math.max(abs(c), c.shape)) / np.abs(noise).max()
     assert growth[1.0] <= 1.0 and growth[2.0] > 10, growth

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._grid import GridSpec
-from ._base import AbstractPDE, ParamSpec, smooth_random
+from ._base import DEFAULT_MAX_SUBSTEPS, AbstractPDE
+from ._params import ParamSpec, smooth_random
 from ._stencils import ddx, explicit_limit, laplace
 
 
@@ -23,8 +24,11 @@ class AdvectionDiffusion(AbstractPDE):
         velocity: ``v``, one number per axis, e.g. ``(1.0,)`` in 1D or ``(1.0, 0.5)`` in 2D
             (a bare float is accepted in 1D); default: 1 along every axis.
         diffusivity: ``D >= 0``, a float.
-        substeps: RK3 steps per ``dt``; stable when ``dt/substeps * sum_a |v_a| / dx_a <= 1`` and
-            ``dt/substeps <= 0.5 / (D sum_a 1/dx_a^2)``.
+        substeps: RK3 steps per ``dt``: ``"auto"`` (default) chooses ``ceil(dt / limit)`` from the
+            explicit limit of the current state and coefficients (:meth:`~AbstractPDE.substeps_for`),
+            so any ``dt`` works; an integer is used as given; stable when
+            ``dt/substeps * sum_a |v_a| / dx_a <= 1`` and ``dt/substeps <= 0.5 / (D sum_a 1/dx_a^2)``.
+        max_substeps: most automatic substeps per step; beyond, ``on_unstable`` applies.
         ic_modes, ic_amplitude: random initial conditions: this many low Fourier modes,
             scaled to ``max |c| = ic_amplitude``.
         jit: compile the step with ``phiml.math.jit_compile`` (on torch: tracing).
@@ -35,6 +39,7 @@ class AdvectionDiffusion(AbstractPDE):
     """
 
     field_names = ("concentration",)
+    limit_depends_on_state = False  # the coefficients alone set it
     vector_fields = ()
     param_specs = (
         ParamSpec("velocity", "vector", (-10.0, 10.0), "constant advection velocity, one component per axis"),
@@ -42,8 +47,8 @@ class AdvectionDiffusion(AbstractPDE):
     )
 
     def __init__(self, grid: GridSpec, *, dt: float = 0.1, velocity=None, diffusivity: float = 0.1,
-                 substeps: int = 1, ic_modes: int = 4, ic_amplitude: float = 1.0, jit: bool = True,
-                 on_unstable: str = "raise"):
+                 substeps: int | str = "auto", ic_modes: int = 4, ic_amplitude: float = 1.0, jit: bool = True,
+                 on_unstable: str = "raise", max_substeps: int = DEFAULT_MAX_SUBSTEPS):
         if velocity is None:
             velocity = (1.0,) * grid.ndim
         v = np.atleast_1d(np.asarray(velocity, dtype=np.float64))
@@ -53,7 +58,8 @@ class AdvectionDiffusion(AbstractPDE):
                 f"Fix: pass e.g. velocity={(1.0,) * grid.ndim}."
             )
         self.ic_modes, self.ic_amplitude = int(ic_modes), float(ic_amplitude)
-        super().__init__(grid, dt=dt, substeps=substeps, jit=jit, on_unstable=on_unstable,
+        super().__init__(grid, dt=dt, substeps=substeps, max_substeps=max_substeps, jit=jit,
+                         on_unstable=on_unstable,
                          params={"velocity": v, "diffusivity": diffusivity})
 
     def _rhs(self, values, params):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import abc
+import math as pymath
 import warnings
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -14,74 +14,44 @@ from phiml.math import batch, extrapolation
 
 from .. import _backend  # noqa: F401  (sets the torch backend)
 from .._backend import as_physics_tensor
+from .._checks import check_count
 from .._grid import GridSpec
 from ..convert import to_field
+from ._compiled import detached, frozen, stepper
+from ._params import ParamSpec, _float_dtype
+from ._stability import ResolutionWarning, StabilityError, StabilityWarning, check_growth, over_cap
 
-__all__ = ["ParamSpec", "AbstractPDE", "StabilityError", "StabilityWarning"]
+__all__ = ["AbstractPDE", "AUTO", "DEFAULT_MAX_SUBSTEPS"]
 
-
-class StabilityError(ValueError):
-    """The time step exceeds the explicit scheme's stability limit."""
-
-
-class StabilityWarning(UserWarning):
-    """The time step exceeds the explicit scheme's stability limit (``on_unstable='warn'``)."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """A coefficient of a PDE that can be learned.
-
-    Attributes:
-        name: key in the ``params`` dict, e.g. ``"viscosity"``.
-        kind: ``"scalar"`` (one number), ``"field"`` (one number per grid cell) or ``"vector"``
-            (one number per spatial axis).
-        bounds: valid range ``(low, high)``; the physical trainer optimises inside it.
-        doc: one line on what it is.
-    """
-
-    name: str
-    kind: str
-    bounds: tuple[float, float]
-    doc: str = ""
-
-    def shape(self, grid: GridSpec) -> tuple[int, ...]:
-        """Shape of the parameter's values on ``grid``: ``()``, ``resolution`` or ``(ndim,)``."""
-        return {"scalar": (), "field": tuple(grid.resolution), "vector": (grid.ndim,)}[self.kind]
-
-    def check_values(self, values, where: str = "") -> None:
-        """Refuse values no simulation can use: NaN / inf, and negative values of a coefficient
-        whose range starts at 0 or above (a negative viscosity or diffusivity is anti-diffusion:
-        the PDE is ill-posed and any explicit scheme blows up).
-
-        ``bounds`` are the range the trainer searches; values outside it but of the right sign
-        (e.g. an inviscid ``0`` for a test) stay allowed.
-
-        Raises:
-            ValueError: with what was given and the fix.
-        """
-        v = np.asarray(values, dtype=np.float64)
-        where = f" {where}" if where else ""
-        if not np.isfinite(v).all():
-            raise ValueError(f"Expected finite values of {self.name!r}{where}, got NaN or inf. "
-                             f"Fix: pass values in its range {self.bounds}.")
-        if self.bounds[0] >= 0 and (v < 0).any():
-            raise ValueError(
-                f"Expected {self.name!r}{where} >= 0 ({self.doc or 'a diffusion coefficient'}; valid "
-                f"range {self.bounds}), got a minimum of {v.min():.4g}. A negative value makes the PDE "
-                f"ill-posed. Fix: pass values in {self.bounds}."
-            )
+#: ``substeps="auto"``: the model picks the number of RK3 steps per ``dt`` from the explicit limits
+AUTO = "auto"
+#: default cap of automatic substeps: more per frame means frames far apart for this grid and these
+#: coefficients (see :meth:`AbstractPDE.substeps_for`)
+DEFAULT_MAX_SUBSTEPS = 256
 
 
 class AbstractPDE(abc.ABC):
     """A PDE ``du/dt = rhs(u; params)`` on a :class:`GridSpec`, integrated with SSP-RK3.
 
-    Subclasses implement the hooks ``_rhs`` (and optionally ``_project``, ``_max_stable_dt``,
-    ``_random_values``); stepping, rollouts, parameter handling and stability checks live here.
+    Subclasses implement the hooks ``_rhs``, ``_max_stable_dt`` and ``_random_values`` (and
+    optionally ``_project``, ``_resolution_issue``); stepping, time-step control, rollouts,
+    parameter handling and stability checks live here.
 
     Every state is a dict ``field name -> Field`` (or a single ``Field`` for one-field models);
     fields may carry any batch dims (simulations along ``batch``), parameters broadcast against
     them (a parameter with a ``batch`` dim gives one value per simulation).
+
+    **Time steps.** One step advances ``dt`` (the spacing of the frames) in ``n`` RK3 substeps of
+    ``dt / n``. With ``substeps="auto"`` (the default) ``n = ceil(dt / limit)`` from the explicit
+    stability limit ``limit`` (advection and diffusion, :meth:`substeps_for`) of the state and
+    coefficients the step is given, so any ``dt`` works; where one substep is stable ``n = 1``, the
+    same arithmetic as ``substeps=1``. :meth:`rollout` re-chooses ``n`` every step as the state
+    evolves. An integer ``substeps`` is used as given (checked per ``on_unstable``).
+
+    **Compiled steps** (``jit=True``) are shared by all models of one :attr:`trace_key`, one per
+    number of substeps: creating many equal models traces once (torch never frees a trace).
+    ``config()`` must therefore name everything the step depends on (it must anyway: datasets
+    record it to say how they were made).
     """
 
     #: names of the evolving fields, in the order the channel layout uses
@@ -90,20 +60,29 @@ class AbstractPDE(abc.ABC):
     vector_fields: tuple[str, ...] = ()
     #: the learnable coefficients
     param_specs: tuple[ParamSpec, ...] = ()
+    #: fields with a maximum principle (max |f| cannot grow): a rollout in which it grows is
+    #: under-resolved and warns (:class:`ResolutionWarning`)
+    bounded_fields: tuple[str, ...] = ()
+    #: whether the explicit limit depends on the state (advection by the evolving field); if not,
+    #: a rollout chooses the number of substeps once
+    limit_depends_on_state: bool = True
 
-    def __init__(self, grid: GridSpec, *, dt: float, substeps: int, jit: bool, on_unstable: str,
-                 params: Mapping[str, object]):
+    def __init__(self, grid: GridSpec, *, dt: float, substeps: int | str, jit: bool, on_unstable: str,
+                 params: Mapping[str, object], max_substeps: int = DEFAULT_MAX_SUBSTEPS):
         if not isinstance(grid, GridSpec):
             raise TypeError(f"Expected a GridSpec, got {type(grid).__name__}.")
         if not 0 < dt < float("inf"):
             raise ValueError(f"Expected a finite dt > 0, got dt={dt}.")
-        if int(substeps) < 1:
-            raise ValueError(f"Expected substeps >= 1, got substeps={substeps}.")
+        if substeps != AUTO:
+            substeps = check_count(substeps, "substeps", minimum=1,
+                                   fix=f"pass an integer >= 1, or substeps={AUTO!r} (chosen from the explicit limits).")
         if on_unstable not in ("raise", "warn", "ignore"):
             raise ValueError(f"Expected on_unstable in 'raise', 'warn', 'ignore', got {on_unstable!r}.")
         self.grid = grid
         self.dt = float(dt)
-        self.substeps = int(substeps)
+        self.substeps = substeps
+        self.max_substeps = check_count(max_substeps, "max_substeps", minimum=1,
+                                        fix=f"e.g. max_substeps={DEFAULT_MAX_SUBSTEPS}.")
         self.on_unstable = on_unstable
         self.jit = bool(jit)
         self.true_params = self.prepare_params(params)
@@ -111,7 +90,6 @@ class AbstractPDE(abc.ABC):
             native = self.true_params[spec.name].native(self.true_params[spec.name].shape.names)
             values = native.detach().cpu().numpy() if isinstance(native, torch.Tensor) else native
             spec.check_values(values, f"of {type(self).__name__}")
-        self._jit_step = math.jit_compile(self._step_values) if jit else None
 
     # ---------------------------------------------------------------- hooks
     @abc.abstractmethod
@@ -129,6 +107,14 @@ class AbstractPDE(abc.ABC):
     @abc.abstractmethod
     def _random_values(self, rng: np.random.Generator, n: int) -> dict:
         """Random smooth initial values ``name -> numpy (n, *space[, vector])``."""
+
+    def _resolution_issue(self, values: dict, params: dict) -> str | None:
+        """Why the grid cannot resolve this state with these coefficients (with the fix), or None."""
+        return None
+
+    def _resolution_fix(self, values: dict, params: dict) -> str:
+        """The fix named when a bounded field grew during a rollout."""
+        return "Fix: a finer grid, or larger diffusion coefficients."
 
     # ---------------------------------------------------------------- parameters
     @property
@@ -191,10 +177,60 @@ class AbstractPDE(abc.ABC):
             dims = dims & math.channel(vector=",".join(self.grid.axes))
         return math.tensor(t, dims)
 
+    # ---------------------------------------------------------------- time-step control
+    def substeps_for(self, state, params: Mapping[str, object] | None = None) -> int:
+        """The number of RK3 substeps one step of ``dt`` takes from ``state`` with ``params``.
+
+        An integer ``substeps`` is returned as set. With ``"auto"``: ``n = ceil(dt / limit)``,
+        ``limit`` the explicit stability limit of one substep (advection ``dt sum_a max|u_a| /
+        dx_a <= 1``, diffusion ``dt 4 max(nu) sum_a 1/dx_a^2 <= 2``) at these values and
+        coefficients; ``n = 1`` exactly when one substep is stable. One host sync (the maxima).
+
+        A caller that compiles several steps into one trace computes ``n`` here, outside the
+        trace, for the largest coefficients the trace will see, and passes it to
+        :meth:`step_values` (``substeps=n``).
+
+        Args:
+            state: dict ``name -> Field`` or ``name -> phiml tensor`` (or one ``Field``); concrete values.
+            params: as in :meth:`step` (missing ones: the model's own).
+
+        Raises:
+            StabilityError: with ``"auto"``, when ``n`` exceeds ``max_substeps`` (with
+                ``on_unstable='raise'``; ``'warn'`` warns, ``'ignore'`` returns ``n`` as it is).
+        """
+        values = self._values_of(state)
+        p = self.prepare_params(params)
+        if self.substeps != AUTO:
+            return self.substeps
+        return self._auto_substeps(values, p)
+
+    def _auto_substeps(self, values: dict, params: dict) -> int:
+        values, params = detached(values), detached(params)  # a count has no gradient
+        limit = float(self._max_stable_dt(values, params))
+        ratio = self.dt / limit if limit > 0 else float("inf")
+        if ratio <= 1:  # also covers an infinite limit (nothing moves, nothing diffuses)
+            return 1
+        n = pymath.ceil(ratio) if pymath.isfinite(ratio) else None
+        if n is None or n > self.max_substeps:
+            over_cap(self, limit, n)
+        return n if n is not None else self.max_substeps
+
+    @property
+    def trace_key(self) -> tuple:
+        """Hashable: models with equal keys compute the same step from the same values and parameters.
+
+        The class and :meth:`config` without the substep settings (the number of substeps is a
+        separate argument of a compiled step). Compiled functions are shared under it
+        (:func:`~hybridkit.physics.shared_jit`).
+        """
+        cfg = {k: v for k, v in self.config().items() if k not in ("substeps", "max_substeps")}
+        return (type(self), frozen(cfg))
+
     # ---------------------------------------------------------------- stepping
-    def _step_values(self, values: dict, params: dict) -> dict:
-        h = self.dt / self.substeps
-        for _ in range(self.substeps):
+    def _advance(self, values: dict, params: dict, n: int, count: int | None = None) -> dict:
+        """``count`` (default ``n``) RK3 substeps of ``dt / n``."""
+        h = self.dt / n
+        for _ in range(n if count is None else count):
             values = self._ssp_rk3(values, params, h)
         return values
 
@@ -207,12 +243,38 @@ class AbstractPDE(abc.ABC):
         u2 = {k: 0.75 * u[k] + 0.25 * w for k, w in euler(u1).items()}
         return {k: u[k] / 3 + 2 / 3 * w for k, w in euler(u2).items()}
 
-    def step_values(self, values: dict, params: dict | None = None) -> dict:
-        """One step of ``dt`` on raw phiml tensors (the differentiable core; jitted if ``jit``)."""
+    def _stepper(self, n: int, values: dict):
+        """``(values, params) -> values`` advancing ``dt`` in ``n`` substeps (compiled and shared if ``jit``)."""
+        return stepper(self, n, values)
+
+    def _n_for(self, values: dict, params: dict, substeps) -> int:
+        if substeps is not None:
+            return check_count(substeps, "substeps", minimum=1, fix="pass model.substeps_for(values, params).")
+        if self.substeps != AUTO:
+            return self.substeps
+        n = self._auto_substeps(values, params)
+        if n > 1 and not math.all_available(*values.values()):
+            warnings.warn(
+                f"{type(self).__name__}.step_values with substeps='auto' inside a compiled trace: n={n}, chosen "
+                f"from the values the trace is made with, is fixed in the trace. Fix: compute "
+                f"n = model.substeps_for(values, params) outside the trace (for the largest coefficients it "
+                f"will see) and pass step_values(..., substeps=n).", StabilityWarning, stacklevel=3)
+        return n
+
+    def step_values(self, values: dict, params: dict | None = None, *, substeps: int | None = None) -> dict:
+        """One step of ``dt`` on raw phiml tensors (the differentiable core; compiled if ``jit``).
+
+        Args:
+            values: dict ``name -> phiml tensor`` with all of :attr:`field_names`.
+            params: parameter values (see :meth:`prepare_params`); missing ones: the model's own.
+            substeps: the number of RK3 substeps; None: the model's ``substeps`` (with ``"auto"``
+                chosen from ``values`` and ``params``, one host sync). Pass it when this call is
+                part of a larger compiled trace (a rollout misfit): the compiled step is cached
+                per ``n``, so a fixed ``n`` never retraces.
+        """
         params = self.prepare_params(params)
-        if self._jit_step is not None:
-            return self._jit_step(values, params)
-        return self._step_values(values, params)
+        n = self._n_for(values, params, substeps)
+        return self._stepper(n, values)(values, params)
 
     def step(self, state, params: Mapping[str, object] | None = None):
         """Advance ``state`` by ``dt``.
@@ -235,39 +297,63 @@ class AbstractPDE(abc.ABC):
                 include_init: bool = True, check: bool = True):
         """Repeated :meth:`step`; frames stacked along a new batch dim ``time``.
 
+        With ``substeps="auto"`` the number of substeps is chosen again before every step from
+        the current state (a flow that speeds up gets more; once where the limit does not depend
+        on the state, :attr:`limit_depends_on_state`).
+
         Args:
             state: as in :meth:`step`.
             n_steps: number of steps (>= 0).
             params: as in :meth:`step`.
             include_init: whether frame 0 is the initial state (``n_steps + 1`` frames).
-            check: check the time step against the stability limit first (``on_unstable``).
+            check: check the time step against the stability limit first (``on_unstable``), and
+                the resolution: warn (:class:`ResolutionWarning`) when the grid cannot resolve the
+                initial state, or when a field with a maximum principle grows during the rollout.
         """
-        if int(n_steps) < 0:
-            raise ValueError(f"Expected n_steps >= 0, got {n_steps}.")
+        n_steps = check_count(n_steps, "n_steps", minimum=0)
         single, fields = self._as_dict(state)
         p = self.prepare_params(params)
         values = {k: fields[k].values for k in self.field_names}
+        issue = None
         if check:
             self.check_stability(values, p)
+            issue = self._resolution_issue(values, p)
+            if issue:
+                warnings.warn(issue, ResolutionWarning, stacklevel=2)
         frames = [values] if include_init else []
-        for _ in range(int(n_steps)):
-            values = self._jit_step(values, p) if self._jit_step is not None else self._step_values(values, p)
+        start, n = values, None
+        for _ in range(n_steps):
+            if n is None or self.limit_depends_on_state:
+                n = self._n_for(values, p, None)
+            values = self._stepper(n, values)(values, p)
             frames.append(values)
-        out = {k: fields[k].with_values(math.stack([f[k] for f in frames], batch("time")))
-               for k in self.field_names}
+        stacked = {k: math.stack([f[k] for f in frames], batch("time")) for k in self.field_names}
+        if check and n_steps and not issue:
+            check_growth(self, start, stacked, p)
+        out = {k: fields[k].with_values(stacked[k]) for k in self.field_names}
         return out[self.field_names[0]] if single else out
 
     # ---------------------------------------------------------------- stability
     def max_stable_dt(self, state, params: Mapping[str, object] | None = None) -> float:
-        """Largest ``dt`` (for the whole step, all substeps) the explicit scheme is stable with."""
-        _, fields = self._as_dict(state) if not isinstance(state, dict) or all(
-            isinstance(v, Field) for v in state.values()) else (False, state)
-        values = {k: (v.values if isinstance(v, Field) else v) for k, v in fields.items()}
-        return self.substeps * self._max_stable_dt(values, self.prepare_params(params))
+        """Largest ``dt`` the explicit scheme is stable with at the model's substeps.
+
+        ``substeps * limit`` for an integer ``substeps``; with ``"auto"`` the limit of one
+        substep (``limit``, which an automatic step divides any larger ``dt`` by, up to
+        ``max_substeps`` substeps).
+        """
+        values = self._values_of(state)
+        limit = self._max_stable_dt(values, self.prepare_params(params))
+        return (1 if self.substeps == AUTO else self.substeps) * limit
 
     def check_stability(self, values: dict, params: dict) -> None:
-        """Raise / warn (per ``on_unstable``) if ``dt`` exceeds the stability limit."""
+        """Raise / warn (per ``on_unstable``) if ``dt`` exceeds the stability limit.
+
+        With ``substeps="auto"``: if more than ``max_substeps`` substeps would be needed.
+        """
         if self.on_unstable == "ignore":
+            return
+        if self.substeps == AUTO:
+            self._auto_substeps(values, params)
             return
         limit = self.substeps * self._max_stable_dt(values, params)
         if self.dt <= limit:
@@ -275,11 +361,24 @@ class AbstractPDE(abc.ABC):
         msg = (
             f"{type(self).__name__}: dt={self.dt:g} exceeds the explicit stability limit "
             f"{limit:.4g} (substeps={self.substeps}). Fix: increase substeps to at least "
-            f"{int(np.ceil(self.dt / limit * self.substeps))} or reduce dt."
+            f"{int(np.ceil(self.dt / limit * self.substeps))} or reduce dt, or pass substeps='auto'."
         )
         if self.on_unstable == "raise":
             raise StabilityError(msg)
         warnings.warn(msg, StabilityWarning, stacklevel=3)
+
+    # ---------------------------------------------------------------- resolution
+    def resolution_issue(self, state, params: Mapping[str, object] | None = None) -> str | None:
+        """Why this grid cannot resolve ``state`` with ``params``, with the fix; None if it can.
+
+        E.g. Burgers at a cell Reynolds number ``max|u| dx / nu`` far above 2, where the central
+        scheme lets ``max |u|`` grow (Burgers cannot). Concrete values; one host sync.
+
+        Args:
+            state: as in :meth:`substeps_for`.
+            params: as in :meth:`step`.
+        """
+        return self._resolution_issue(self._values_of(state), self.prepare_params(params))
 
     # ---------------------------------------------------------------- initial conditions
     def random_state(self, batch_size: int, seed: int | np.random.Generator | None = None,
@@ -309,9 +408,17 @@ class AbstractPDE(abc.ABC):
             raise KeyError(f"State lacks field(s) {missing}; {type(self).__name__} needs {list(self.field_names)}.")
         return False, state
 
+    def _values_of(self, state) -> dict:
+        """``name -> phiml tensor`` from a state of Fields or of phiml tensors."""
+        if isinstance(state, math.Tensor) and len(self.field_names) == 1:
+            return {self.field_names[0]: state}
+        _, fields = self._as_dict(state)
+        return {k: (fields[k].values if isinstance(fields[k], Field) else fields[k]) for k in self.field_names}
+
     def config(self) -> dict:
         """Constructor arguments as plain data (written into dataset files)."""
-        return {"grid": self.grid.to_dict(), "dt": self.dt, "substeps": self.substeps}
+        return {"grid": self.grid.to_dict(), "dt": self.dt, "substeps": self.substeps,
+                "max_substeps": self.max_substeps}
 
     @property
     def coefficient_boundary(self):
@@ -320,39 +427,4 @@ class AbstractPDE(abc.ABC):
                 else extrapolation.ZERO_GRADIENT)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(resolution={self.grid.resolution}, dt={self.dt}, substeps={self.substeps})"
-
-
-def _float_dtype() -> torch.dtype:
-    return torch.float64 if math.get_precision() == 64 else torch.float32
-
-
-def coefficient_kind(value) -> str:
-    """``"scalar"`` for a number (0-d array / tensor), ``"field"`` for anything with axes or a Field.
-
-    Used by constructors whose coefficient may be either (Burgers' viscosity, a diffusivity).
-    """
-    if isinstance(value, Field):
-        return "field"
-    if isinstance(value, math.Tensor):
-        return "field" if value.shape.spatial else "scalar"
-    ndim = value.ndim if isinstance(value, torch.Tensor) else np.ndim(value)
-    return "scalar" if ndim == 0 else "field"
-
-
-def smooth_random(rng: np.random.Generator, n: int, grid: GridSpec, *, modes: int = 4,
-                  amplitude: float = 1.0) -> np.ndarray:
-    """Random periodic sums of the lowest Fourier modes, scaled so ``max |u| = amplitude``.
-
-    Returns:
-        ``(n, *resolution)`` float64.
-    """
-    coords = grid.coordinates()
-    out = np.zeros((n,) + tuple(grid.resolution))
-    for i in range(n):
-        for _ in range(modes):
-            k = rng.integers(1, modes + 1, size=grid.ndim) * rng.choice([-1, 1], size=grid.ndim)
-            phase = sum(2 * np.pi * k[a] * coords[a] / grid.domain_size[a] for a in range(grid.ndim))
-            out[i] += rng.normal() * np.sin(phase + rng.uniform(0, 2 * np.pi))
-        out[i] *= amplitude / max(np.abs(out[i]).max(), 1e-12)
-    return out
+        return f"{type(self).__name__}(resolution={self.grid.resolution}, dt={self.dt}, substeps={self.substeps!r})"

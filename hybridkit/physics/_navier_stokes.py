@@ -6,7 +6,8 @@ from phiml import math
 from phiml.math import channel, spatial
 
 from .._grid import GridSpec
-from ._base import AbstractPDE, ParamSpec, smooth_random
+from ._base import DEFAULT_MAX_SUBSTEPS, AbstractPDE
+from ._params import ParamSpec, smooth_random
 from ._stencils import ddx, explicit_limit, laplace
 
 
@@ -41,7 +42,11 @@ class NavierStokes2D(AbstractPDE):
         forcing_amplitude: ``A`` (0 for unforced flow).
         forcing_wavenumber: ``k``, an integer: the forcing has ``k`` periods along ``y``.
         drag: ``alpha >= 0``, linear (Rayleigh) drag.
-        substeps: RK3 steps per ``dt``.
+        substeps: RK3 steps per ``dt``: ``"auto"`` (default) chooses ``ceil(dt / limit)`` from the
+            explicit limit of the current state and coefficients (:meth:`~AbstractPDE.substeps_for`),
+            so any ``dt`` works; an integer is used as given (the default grid and coefficients at
+            ``dt = 0.1`` give 4).
+        max_substeps: most automatic substeps per step; beyond, ``on_unstable`` applies.
         ic_modes, ic_amplitude: random initial conditions: a smooth random velocity of this many
             low Fourier modes per component, projected, scaled to ``max |u_a| = ic_amplitude``.
         jit: compile the step with ``phiml.math.jit_compile`` (on torch: tracing).
@@ -57,8 +62,8 @@ class NavierStokes2D(AbstractPDE):
 
     def __init__(self, grid: GridSpec | None = None, *, dt: float = 0.1, viscosity: float = 0.03,
                  forcing_amplitude: float = 1.0, forcing_wavenumber: int = 4, drag: float = 0.1,
-                 substeps: int = 4, ic_modes: int = 4, ic_amplitude: float = 1.0, jit: bool = True,
-                 on_unstable: str = "raise"):
+                 substeps: int | str = "auto", ic_modes: int = 4, ic_amplitude: float = 1.0, jit: bool = True,
+                 on_unstable: str = "raise", max_substeps: int = DEFAULT_MAX_SUBSTEPS):
         if grid is None:
             grid = GridSpec((64, 64), (2 * np.pi, 2 * np.pi))
         if not isinstance(grid, GridSpec) or grid.ndim != 2 or grid.boundary != "periodic":
@@ -85,7 +90,8 @@ class NavierStokes2D(AbstractPDE):
         self._symbol = math.tensor(s, dims)
         self._inv_s2 = math.tensor(np.divide(1.0, s2, out=np.zeros_like(s2), where=s2 > 0),
                                    spatial("x,y"))
-        super().__init__(grid, dt=dt, substeps=substeps, jit=jit, on_unstable=on_unstable,
+        super().__init__(grid, dt=dt, substeps=substeps, max_substeps=max_substeps, jit=jit,
+                         on_unstable=on_unstable,
                          params={"viscosity": viscosity})
 
     def _rhs(self, values, params):
@@ -132,7 +138,10 @@ class NavierStokes2D(AbstractPDE):
         """
         nu = float(self.true_params["viscosity"]) if viscosity is None else float(viscosity)
         kappa = 2 * np.pi * self.forcing_wavenumber / self.grid.domain_size[1]
-        return self.forcing_amplitude / (nu * kappa**2 + self.drag)
+        if self.forcing_amplitude == 0:
+            return 0.0
+        damping = nu * kappa**2 + self.drag
+        return abs(self.forcing_amplitude) / damping if damping > 0 else float("inf")
 
     def _max_stable_dt(self, values, params):
         # The check runs on the initial state only; forcing drives the flow up to about the
