@@ -40,6 +40,7 @@ Notebook export (needs ``nbconvert``, in the ``notebooks`` extra):
   ``python -m hybridkit notebooks`` does), returning a :class:`NotebookExport`
 * :func:`offline_html` — a notebook as HTML with MathML formulas and no CDN scripts
 * :func:`remote_assets` — URLs an HTML page would load from the network
+* :func:`count_animations` — the self-contained animations an HTML page holds
 * :func:`strip_widgets` — drop widget views / state from a notebook, keep their fallbacks
 """
 from ._animate import animate, to_html
@@ -53,6 +54,7 @@ __all__ = [
     "NotebookExport",
     "animate",
     "compare_rollout",
+    "count_animations",
     "export_notebook",
     "field_player",
     "offline_html",
@@ -74,6 +76,7 @@ _LAZY = {
     "field_player": ("_player", "ipywidgets"),
     "compare_rollout": ("_player", "ipywidgets"),
     "NotebookExport": ("_export", "nbconvert and latex2mathml"),
+    "count_animations": ("_export", "nbconvert and latex2mathml"),
     "export_notebook": ("_export", "nbconvert and latex2mathml"),
     "offline_html": ("_export", "nbconvert and latex2mathml"),
     "remote_assets": ("_export", "nbconvert and latex2mathml"),

@@ -20,6 +20,7 @@ class FrameFigure:
         artists: ``panel name -> Line2D`` (1D) or ``AxesImage`` (2D); a single error panel is
             ``"error"``, the errors against a reference are ``"<name> - <ref>"``.
         frame: the frame shown.
+        title: the figure's title ``Text`` (the time of the frame shown).
         quantity: what the fields are (the value axis / colorbar label, without units).
     """
 
@@ -42,7 +43,7 @@ class FrameFigure:
             self.artists = draw_images(fig, axes, panels, first, extent=space.extent,
                                        shared_scale=shared_scale, cmap=cmap, aspect="equal",
                                        label=with_units(quantity))
-        self._title = self.figure.suptitle(times.title(0))
+        self.title = self.figure.suptitle(times.title(0))
         self.frame = 0
         # Lay out once, then freeze: re-solving the layout on every frame costs more than drawing
         # it, and fixed axes cannot jitter while the time moves.
@@ -66,9 +67,9 @@ class FrameFigure:
                 artist.set_ydata(frame)
             else:
                 artist.set_data(frame.T)
-        self._title.set_text(self.times.title(k))
+        self.title.set_text(self.times.title(k))
         self.frame = k
-        return [*self.artists.values(), self._title]
+        return [*self.artists.values(), self.title]
 
     def png(self, dpi: int = 100) -> bytes:
         """The figure at the current frame as PNG bytes (same pixel size for every frame)."""

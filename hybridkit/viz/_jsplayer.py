@@ -49,7 +49,7 @@ class _FrameRenderer:
     def __enter__(self) -> "_FrameRenderer":
         fig = self.frames.figure
         self._saved = (self.frames.frame, fig.dpi, fig.canvas)
-        self._moving = [*self.frames.artists.values(), self.frames._title]
+        self._moving = [*self.frames.artists.values(), self.frames.title]
         # Legends that overlap a moving artist are redrawn over it (those outside the axes, as
         # in the 1D player, stay in the background).
         self._moving += [ax.get_legend() for ax in fig.axes

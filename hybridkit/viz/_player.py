@@ -18,7 +18,6 @@ from .._grid import GridSpec
 from ._jsplayer import DPI, MAX_FRAMES, MAX_KB, animation_html
 from ._frames import FrameFigure, frame_figure
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 FALLBACKS = ("animation", "image", None)
 
 
@@ -31,7 +30,7 @@ class FieldPlayer(widgets.VBox):
         image: the ``ipywidgets.Image`` showing the figure as PNG.
         figure: the matplotlib figure (updated in place, closed in pyplot).
         artists: ``name -> Line2D`` (1D) or ``AxesImage`` (2D, holding ``frame.T``); the error
-            panel is ``"error"``.
+            panel is ``"error"`` (``error_of=(a, b)``) or ``"<name> - <ref>"`` (``error_of=ref``).
         fallback: what the display carries besides the widget view (see :func:`field_player`).
     """
 
