@@ -54,8 +54,9 @@ bench: $(STAMP)
 evidence: $(STAMP)
 	$(PY) -m hybridkit evidence --write-readme
 
+# Jupyter refuses to start as root (containers, CI) unless told: pass --allow-root only then.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	$(VENV)/bin/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -4,7 +4,8 @@ Commands:
     demo       generate (or reuse) the default 1D Burgers dataset and print what it holds.
     run        run an experiment from a YAML config (physical, synthetic, hybrid or compare mode).
     evidence   run the evidence scenarios (configs/evidence_*.yaml) and print / write the table.
-    notebooks  execute notebooks/*.ipynb headless (full mode) into a results folder, with HTML.
+    notebooks  execute notebooks/*.ipynb headless (full mode) into a results folder, with
+               self-contained HTML (formulas as MathML, players as animations, nothing from a CDN).
 """
 from __future__ import annotations
 
@@ -54,10 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="override a value in every scenario (e.g. for a quick check)")
     ev.set_defaults(run=_evidence)
 
-    nb = sub.add_parser("notebooks", help="execute the notebooks headless and keep them (+ HTML)")
+    nb = sub.add_parser("notebooks", help="execute the notebooks headless and keep them (+ self-contained HTML)")
+    nb.add_argument("names", nargs="*", metavar="NAME",
+                    help="only these notebooks: a file name or its number, e.g. 03 (default: all)")
     nb.add_argument("--out", type=Path, default=Path("results") / "notebooks", help="where the executed copies go")
     nb.add_argument("--fast", action="store_true", help="fast mode (HYBRIDKIT_FAST=1: small sizes)")
     nb.add_argument("--timeout", type=int, default=1800, help="seconds per cell before giving up")
+    nb.add_argument("--no-execute", dest="execute", action="store_false",
+                    help="convert the stored outputs as they are (no kernel; seconds)")
+    nb.add_argument("--no-html", dest="html", action="store_false", help="write only the .ipynb")
     nb.set_defaults(run=_notebooks)
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
@@ -128,26 +134,49 @@ def _set_threads(n: int | None) -> None:
 def _notebooks(args) -> int:
     import os
 
-    import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import ExecutePreprocessor
+    from nbclient.exceptions import CellExecutionError
+
+    from .viz import export_notebook
 
     source = Path(__file__).resolve().parents[1] / "notebooks"
     paths = sorted(source.glob("[0-9][0-9]_*.ipynb"))
+    if args.names:
+        wanted = [p for p in paths if any(p.name.startswith(n) or p.stem == n for n in args.names)]
+        missing = [n for n in args.names if not any(p.name.startswith(n) or p.stem == n for p in paths)]
+        if missing:
+            print(f"error: no notebook matches {missing} in {source} (there are: "
+                  f"{', '.join(p.stem for p in paths)}). Fix: pass a number like 03 or a file name.",
+                  file=sys.stderr)
+            return 2
+        paths = wanted
     if not paths:
         print(f"error: no notebooks in {source}", file=sys.stderr)
         return 2
     os.environ["HYBRIDKIT_FAST"] = "1" if args.fast else "0"  # the kernels inherit it
-    args.out.mkdir(parents=True, exist_ok=True)
+
+    def _size(path: Path) -> str:
+        return f"{path.stat().st_size / 1e6:.2f} MB"
+
+    problems = 0
     for path in paths:
-        t0 = time.perf_counter()
-        nb = nbformat.read(path, as_version=4)
-        ExecutePreprocessor(timeout=args.timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(source)}})
-        nbformat.write(nb, args.out / path.name)
-        html, _ = HTMLExporter().from_notebook_node(nb)
-        (args.out / path.with_suffix(".html").name).write_text(html)
-        print(f"{path.name}: executed in {time.perf_counter() - t0:.0f} s -> {args.out / path.name} (+ .html)", flush=True)
-    return 0
+        try:
+            done = export_notebook(path, args.out, execute=args.execute, html=args.html,
+                                   timeout=args.timeout, cwd=source)
+        except CellExecutionError as e:
+            print(f"error: {path.name}: a cell raised (outputs so far in {args.out / path.name}):\n"
+                  f"{str(e)[-2000:]}", file=sys.stderr)
+            return 1
+        line = f"{path.name}: executed in {done.execute_s:.0f} s -> {done.notebook} ({_size(done.notebook)})"
+        if done.html is not None:
+            line += (f", HTML in {done.export_s:.1f} s -> {done.html.name} ({_size(done.html)}, "
+                     f"{done.animations} animation{'s' * (done.animations != 1)})")
+        print(line, flush=True)
+        for url in done.remote:
+            print(f"warning: {done.html.name} loads {url} from the network", file=sys.stderr)
+        for failure in done.math_failures:
+            print(f"warning: {path.name}: {failure} (kept as LaTeX source)", file=sys.stderr)
+        problems += len(done.remote) + len(done.math_failures)
+    return 1 if problems else 0
 
 
 def _demo(args) -> int:

@@ -18,6 +18,11 @@ Set-up done by the session fixture, so that ``make test`` needs nothing else:
 * JupyterLab from this environment on ``127.0.0.1`` (random free port, random token, a temporary
   root dir, settings and workspaces), stopped again when the session ends.
 
+A second test exports a small notebook (formulas, a player) with ``hybridkit.viz.export_notebook``
+(what ``python -m hybridkit notebooks`` runs) and opens the HTML from disk with the network
+blocked: every request that is not the file itself fails the test, the formulas must be rendered
+MathML elements with a size, and the player's animation must step and play.
+
 Every wait is bounded: server start <= 90 s, page load <= 60 s, running the cells <= 120 s.
 """
 from __future__ import annotations
@@ -431,6 +436,95 @@ def test_player_renders_and_slider_changes_plot_in_jupyterlab(chromium, lab):
                 except Exception:  # noqa: BLE001 - the original failure matters more
                     pass
             raise
+        finally:
+            browser.close()
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- exported HTML, offline
+
+EXPORT_MARKDOWN = r"""# Offline
+
+The velocity $u(x, t)$ obeys
+
+$$\partial_t u + u\,\partial_x u = \nu\,\partial_x^2 u .$$"""
+EXPORT_PLAYER = """\
+import numpy as np
+from hybridkit import GridSpec
+from hybridkit.viz import field_player
+
+grid = GridSpec((32,), (1.0,))
+x = grid.coordinates()[0]
+u = np.sin(2 * np.pi * (x[None] - 0.05 * np.arange(12)[:, None]))
+field_player({"truth": u, "model": 0.9 * u}, grid=grid, dt=0.1, error_of="truth")"""
+
+
+def test_exported_html_renders_formulas_and_animation_offline(chromium, tmp_path):
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    from hybridkit.viz import export_notebook
+
+    started = time.monotonic()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(EXPORT_MARKDOWN), nbformat.v4.new_code_cell(EXPORT_PLAYER)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(tmp_path / "offline.ipynb"))
+    done = export_notebook(tmp_path / "offline.ipynb", tmp_path / "out", timeout=RUN_CELLS_S)
+    url = done.html.resolve().as_uri()
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "browser_offline_html.png"
+    shot.unlink(missing_ok=True)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+                                     timeout=PAGE_LOAD_S * 1000)
+        try:
+            context = browser.new_context(offline=True, viewport={"width": 1200, "height": 1000})
+            fetched = []
+
+            def only_the_file(route):
+                fetched.append(route.request.url)
+                if route.request.url == url or route.request.url.startswith("data:"):
+                    route.continue_()
+                else:
+                    route.abort()
+
+            context.route("**/*", only_the_file)
+            page = context.new_page()
+            page.set_default_timeout(PAGE_LOAD_S * 1000)
+            page.goto(url, wait_until="load")
+            assert [u for u in fetched if u != url and not u.startswith("data:")] == []
+
+            # The formulas are MathML that the browser laid out (not raw TeX).
+            assert page.locator("math").count() == 2
+            block = page.locator('math[display="block"]')
+            box = block.bounding_box()
+            assert box["width"] > 100 and box["height"] > 15, box
+            assert "math" in block.evaluate("el => getComputedStyle(el).display")
+            text = page.locator("body").inner_text()
+            assert "$$" not in text and "\\partial" not in text
+
+            # The player's animation: controls, a decoded frame, stepping and playing move it.
+            anim = page.locator(".hk-animation")
+            assert anim.count() == 1
+            image = anim.locator("img.hk-frame")
+            page.wait_for_function("(img) => img.complete && img.naturalWidth > 300",
+                                   arg=image.element_handle())
+            label = anim.locator(".hk-label")
+            assert label.inner_text().startswith("t = 0 ")
+            first = image.get_attribute("src")
+            anim.get_by_role("button", name="Next frame").click()
+            assert "(frame 1/11)" in label.inner_text() and image.get_attribute("src") != first
+            assert anim.locator(".hk-slider").input_value() == "1"
+            anim.get_by_role("button", name="Play").click()
+            page.wait_for_function("(el) => !el.textContent.includes('(frame 1/11)')",
+                                   arg=label.element_handle(), timeout=10_000)
+            anim.get_by_role("button", name="Pause").click()
+            anim.get_by_role("button", name="Last frame").click()
+            assert "(frame 11/11)" in label.inner_text()
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nscreenshot: {shot} ({time.monotonic() - started:.1f} s, export included)")
         finally:
             browser.close()
     assert shot.exists() and shot.stat().st_size > 10_000

@@ -179,3 +179,202 @@ def test_nothing_is_left_open_in_pyplot(rng):
 def test_public_names_are_documented():
     for name in viz.__all__:
         assert getattr(viz, name).__doc__, name
+
+
+# ----------------------------------------------------------------------------- labels and styles
+
+
+def test_axes_and_colorbars_are_labelled_with_nondimensional_units(rng):
+    grid1 = GridSpec((16,), (2.0,))
+    p1 = viz.field_player({"truth": rng.normal(size=(3, 16)), "model": rng.normal(size=(3, 16))},
+                          grid=grid1, dt=0.1, error_of=("model", "truth"), quantity="velocity u")
+    field_ax, error_ax = p1.figure.axes
+    assert field_ax.get_ylabel() == "velocity u (nondim.)" and field_ax.get_xlabel() == "x (nondim.)"
+    assert error_ax.get_ylabel() == "model - truth (nondim.)"
+    assert viz.field_player(rng.normal(size=(3, 16))).figure.axes[0].get_xlabel() == "x (cell index)"
+    grid2 = GridSpec((8, 6), (4.0, 3.0))
+    p2 = viz.compare_rollout(rng.normal(size=(3, 8, 6)), rng.normal(size=(3, 8, 6)), grid=grid2,
+                             quantity="vorticity")
+    colorbars = sorted(ax.get_ylabel() for ax in p2.figure.axes if not ax.images)
+    assert colorbars == ["truth - prediction (nondim.)", "vorticity (nondim.)"]
+    assert {ax.get_ylabel() for ax in p2.figure.axes if ax.images} == {"y (nondim.)"}
+    st = viz.spacetime({"u": rng.normal(size=(4, 16))}, grid=grid1, dt=0.5)
+    assert st.axes[0].get_ylabel() == "t (nondim.)" and st.axes[1].get_ylabel() == "u (nondim.)"
+
+
+def test_error_of_a_reference_adds_one_error_per_field_in_its_style(rng):
+    truth, a, b = (rng.normal(size=(4, 12)) for _ in range(3))
+    player = viz.field_player({"truth": truth, "a": a, "b": b}, error_of="truth")
+    player.slider.value = 3
+    arts = player.artists
+    np.testing.assert_allclose(arts["a - truth"].get_ydata(), a[3] - truth[3])
+    np.testing.assert_allclose(arts["b - truth"].get_ydata(), b[3] - truth[3])
+    assert arts["a - truth"].axes is arts["b - truth"].axes is not arts["a"].axes  # one error axis
+    for name in ("a", "b"):  # an error is drawn in its field's colour and line style
+        assert arts[f"{name} - truth"].get_color() == arts[name].get_color()
+        assert arts[f"{name} - truth"].get_linestyle() == arts[name].get_linestyle()
+    styles = {(arts[n].get_linestyle(), arts[n].get_marker(), arts[n].get_linewidth()) for n in ("truth", "a", "b")}
+    assert len(styles) == 3  # a curve lying on another stays visible
+    # 2D: one image per error, one symmetric colour scale for both.
+    t2, a2, b2 = rng.normal(size=(2, 6, 6)), 3 * rng.normal(size=(2, 6, 6)), rng.normal(size=(2, 6, 6))
+    arts2 = viz.field_player({"truth": t2, "a": a2, "b": b2}, error_of="truth").artists
+    m = max(np.abs(a2 - t2).max(), np.abs(b2 - t2).max())
+    np.testing.assert_allclose(arts2["a - truth"].get_clim(), (-m, m))
+    assert arts2["a - truth"].get_clim() == arts2["b - truth"].get_clim()
+    with pytest.raises(ValueError, match=r"reference field.*Fix"):
+        viz.field_player({"truth": t2}, error_of="truth")  # nothing to compare it with
+
+
+# ----------------------------------------------------------------------------- the player's fallback
+
+
+def _embedded_frames(html: str) -> list[np.ndarray]:
+    import base64
+    import io
+
+    from PIL import Image
+
+    script = html[html.index("<script>"):]
+    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(b))).convert("RGB"))
+            for b in re.findall(r'"data:image/png;base64,([A-Za-z0-9+/=]+)"', script)]
+
+
+def test_player_display_is_the_widget_plus_a_bounded_self_contained_animation(rng):
+    x = np.linspace(0, 2 * np.pi, 32)
+    truth = np.sin(x[None] - 0.2 * np.arange(30)[:, None])  # a travelling wave, 30 frames
+    player = viz.compare_rollout(truth, 0.5 * truth, grid=GridSpec((32,), (1.0,)), dt=0.1)
+    player.slider.value = 7
+    bundle = player._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab shows the live widget
+    assert bundle["text/plain"] == ("FieldPlayer: truth, prediction, truth - prediction; 30 frames, "
+                                    "t = 0 .. 2.9")
+    html = bundle["text/html"]
+    frames = _embedded_frames(html)
+    assert len(frames) == 24  # 30 frames, at most 24 embedded, evenly spaced
+    assert "t = 0   (frame 0/29)" in html and "t = 2.9   (frame 29/29)" in html  # first and last kept
+    assert len({f.shape for f in frames}) == 1 and not np.array_equal(frames[0], frames[-1])
+    assert 'src="data:image/png;base64,' in html.split("<script>")[0]  # visible without scripts
+    assert viz.remote_assets(html) == [] and "http" not in html
+    # Drawing the animation leaves the live figure where it was.
+    assert player.slider.value == 7 and player.figure.dpi == 100
+    np.testing.assert_array_equal(player.artists["truth"].get_ydata(), truth[7])
+    # A smaller budget embeds fewer frames, never fewer than two; all images stay within it.
+    small = player.animation_html(max_kb=100)
+    images = re.findall(r'"data:image/png;base64,[A-Za-z0-9+/=]+"', small)
+    assert 2 <= len(_embedded_frames(small)) < 24 and sum(len(b) + 30 for b in images) <= 100 * 1024
+    assert len(_embedded_frames(player.animation_html(max_kb=1))) == 2
+
+
+def test_player_fallback_can_be_an_image_or_nothing(rng):
+    import base64
+
+    u = rng.normal(size=(3, 8, 8))
+    image = viz.field_player(u, fallback="image")._repr_mimebundle_()
+    assert base64.b64decode(image["image/png"]).startswith(b"\x89PNG") and "text/html" not in image
+    bare = viz.field_player(u, fallback=None)._repr_mimebundle_()
+    assert set(bare) == {"text/plain", "application/vnd.jupyter.widget-view+json"}
+    with pytest.raises(ValueError, match=r"fallback.*Fix"):
+        viz.field_player(u, fallback="gif")
+
+
+def test_to_html_loads_nothing_from_a_cdn(rng):
+    html = viz.to_html(viz.animate({"u": rng.normal(size=(3, 8))}))
+    assert "font-awesome" not in html and 'class="fa' not in html and viz.remote_assets(html) == []
+    assert 'aria-label="Play"' in html and "&#x25B6;" in html  # the buttons have text symbols
+
+
+# ----------------------------------------------------------------------------- run figures
+
+
+def test_plot_losses_marks_phase_boundaries_on_a_log_axis():
+    fig = viz.plot_losses({"synthetic": np.geomspace(1, 1e-3, 12), "hybrid": np.geomspace(1, 1e-4, 12)},
+                          marks={"end of warm-up": 4, "cycle start": [6, 8, 10]})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_title() == "loss per epoch"
+    vertical = [line for line in ax.get_lines() if len(set(line.get_xdata())) == 1]
+    assert sorted(line.get_xdata()[0] for line in vertical) == [4.5, 6.5, 8.5, 10.5]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["synthetic", "hybrid", "end of warm-up", "cycle start"]
+    assert viz.plot_losses([1.0, 0.0, -1.0]).axes[0].get_yscale() == "linear"  # a log axis would hide them
+    with pytest.raises(ValueError, match=r"mark 'cycle'.*Fix"):
+        viz.plot_losses([1.0, 0.5], marks={"cycle": "three"})
+
+
+def test_plot_rollout_errors_log_axis_distinct_labelled_curves():
+    same = np.geomspace(1e-8, 3e-8, 10)
+    curves = {"physical model (physical-only run)": same, "physical model (hybrid run)": same.copy(),
+              "network (synthetic-only run)": np.linspace(0.01, 0.1, 10), "network (hybrid run)": np.zeros(10)}
+    ax = viz.plot_rollout_errors(curves, dt=0.1).axes[0]
+    lines = ax.get_lines()
+    assert ax.get_yscale() == "log" and ax.get_title() == "rollout error against time"
+    assert ax.get_xlabel() == "rollout time t (nondim.)"
+    assert [line.get_label() for line in lines] == [
+        "physical model (physical-only run)", "physical model (hybrid run)", "network (synthetic-only run)",
+        "network (hybrid run) (0 at every step: not drawn on the log axis)"]
+    # The two identical physical curves differ in style, so the one underneath stays visible.
+    styles = {(line.get_linestyle(), line.get_marker(), line.get_linewidth(), line.get_color()) for line in lines}
+    assert len(styles) == 4
+    np.testing.assert_allclose(lines[1].get_ydata(), same)
+
+
+def test_plot_cycles_marks_each_reverted_update_per_model():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Update:
+        real_loss_before: float
+        real_loss_after: float
+        reverted: bool
+
+    @dataclass
+    class Cycle:
+        cycle: int
+        synthetic: Update
+        physical: Update
+
+    records = [Cycle(k + 1, Update(1e-3 / (k + 1), 8e-4 / (k + 1), k == 2),
+                     Update(1e-5, 2e-5 if k % 2 == 0 else 5e-6, k % 2 == 0)) for k in range(5)]
+    dicts = [{"cycle": r.cycle, "synthetic": vars(r.synthetic), "physical": vars(r.physical)} for r in records]
+    for cycles in (records, dicts):
+        fig = viz.plot_cycles(cycles)
+        syn, phy = fig.axes[:2]
+        assert syn.get_yscale() == phy.get_yscale() == "log"
+        for ax, expected in ((syn, [3]), (phy, [1, 3, 5])):
+            (marker,) = [line for line in ax.get_lines() if line.get_label() == "reverted (update undone)"]
+            np.testing.assert_allclose(marker.get_xdata(), np.array(expected) + 0.15)
+            (before,) = [line for line in ax.get_lines() if line.get_label() == "before the update"]
+            assert len(before.get_xdata()) == 5
+        assert "1 of 5 updates reverted" in syn.get_title() and "3 of 5 updates reverted" in phy.get_title()
+        np.testing.assert_allclose([line for line in phy.get_lines() if line.get_label() == "after the update"][0]
+                                   .get_ydata(), [r.physical.real_loss_after for r in records])
+    with pytest.raises(ValueError, match=r"field 'physical'.*Fix"):
+        viz.plot_cycles([{"synthetic": vars(records[0].synthetic)}])
+    with pytest.raises(ValueError, match=r"non-empty list"):
+        viz.plot_cycles([])
+
+
+def test_plot_param_trajectory_against_the_truth():
+    values = [0.3, 0.45, 0.5, 0.5]
+    fig = viz.plot_param_trajectory(values, 0.5, name="viscosity", initial=0.05, reverted=[False, True, False, False])
+    value_ax, error_ax = fig.axes
+    (truth,) = [line for line in value_ax.get_lines() if line.get_label() == "true viscosity"]
+    assert set(truth.get_ydata()) == {0.5}
+    (estimate,) = [line for line in value_ax.get_lines() if line.get_label() == "estimated viscosity"]
+    np.testing.assert_allclose(estimate.get_xdata(), [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(estimate.get_ydata(), [0.05, *values])
+    assert error_ax.get_yscale() == "log"
+    (error,) = [line for line in error_ax.get_lines() if line.get_label().startswith("relative error")]
+    np.testing.assert_allclose(error.get_ydata()[:3], [0.9, 0.4, 0.1])
+    assert "exactly 0 drawn at" in error.get_label() and error.get_ydata()[-1] > 0  # 0 stays visible
+    (reverted,) = [line for line in value_ax.get_lines() if line.get_label() == "physical update reverted"]
+    np.testing.assert_allclose(reverted.get_xdata(), [2])
+    # A field: its relative L2 error per cycle.
+    true = np.sin(np.linspace(0, 3, 16)) + 2
+    fields = [true * (1 + 0.1 / (k + 1)) for k in range(3)]
+    (ax,) = viz.plot_param_trajectory(fields, true, name="diffusivity").axes
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.1, 0.05, 0.1 / 3])
+    assert ax.get_ylabel() == "relative L2 error"
+    with pytest.raises(ValueError, match=r"true value's shape \(16,\).*\(8,\)"):
+        viz.plot_param_trajectory([np.ones(8)], true)
+    with pytest.raises(ValueError, match=r"one flag per cycle"):
+        viz.plot_param_trajectory(values, 0.5, reverted=[True])

@@ -5,13 +5,15 @@ from typing import Mapping
 
 import numpy as np
 
-from ._inputs import to_numpy
-from ._panels import new_figure
+from ._inputs import to_numpy, with_units
+from ._panels import line_style, new_figure
+
+MARK_STYLES = ({"color": "0.25", "ls": "--"}, {"color": "0.45", "ls": ":"}, {"color": "C3", "ls": "-."})
 
 
-def plot_losses(history, *, log: bool = True, xlabel: str = "epoch", title: str | None = None,
-                figsize=None):
-    """Loss curves, several runs on one axis with labels.
+def plot_losses(history, *, log: bool = True, xlabel: str = "epoch", ylabel: str = "loss",
+                marks: Mapping | None = None, title: str | None = None, figsize=None):
+    """Loss curves, several runs on one axis with labels, phase boundaries marked.
 
     Args:
         history: one of
@@ -21,30 +23,62 @@ def plot_losses(history, *, log: bool = True, xlabel: str = "epoch", title: str 
             * ``run -> history``, e.g. ``{"synthetic": trainer_s.history, "hybrid":
               trainer_h.history}``; a curve is labelled ``run`` when its history holds one
               sequence, else ``run: key``.
-        log: logarithmic loss axis.
-        xlabel: what one step of a curve is.
+        log: logarithmic loss axis (linear when a curve has values <= 0, which a log axis hides;
+            the axis label then says so).
+        xlabel, ylabel: what one step of a curve is, and what is plotted.
+        marks: ``label -> n`` or ``label -> [n, ...]``: a vertical line after ``n`` steps (between
+            step ``n`` and ``n + 1``), one line style per label, e.g. ``{"end of warm-up": 5,
+            "cycle start": [5, 10, 15]}``.
+        title: default ``"<ylabel> per <xlabel>"``.
 
     Returns:
         A matplotlib ``Figure``; epoch ``k`` of a curve is drawn at ``x = k + 1``.
 
     Raises:
-        ValueError: when nothing is given or a curve is not a 1D sequence of numbers.
+        ValueError: when nothing is given, a curve is not a 1D sequence of numbers, or a mark is
+            not a number of steps.
     """
     curves = _curves(history)
+    marks = _marks(marks)
     fig, (ax,) = new_figure(1, width=6.0, height=3.8, figsize=figsize)
-    for label, values in curves.items():
-        ax.plot(np.arange(1, len(values) + 1), values, lw=1.8, label=label,
-                marker="o" if len(values) < 20 else None, ms=3)
-    if log:
+    for k, (label, values) in enumerate(curves.items()):
+        style = line_style(k, len(values)) if len(curves) > 1 else {"lw": 1.8, "color": "C0"}
+        if len(values) < 20 and "marker" not in style:
+            style.update(marker="o", ms=3)
+        ax.plot(np.arange(1, len(values) + 1), values, label=label, **style)
+    for k, (label, steps) in enumerate(marks.items()):
+        for i, n in enumerate(steps):
+            ax.axvline(n + 0.5, lw=1.2, label=label if i == 0 else None, **MARK_STYLES[k % len(MARK_STYLES)])
+    positive = all(np.all(v[np.isfinite(v)] > 0) for v in curves.values())
+    if log and positive:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3, which="both" if log else "major")
-    if len(curves) > 1 or next(iter(curves)) != "loss":
+    ax.set_ylabel(ylabel if positive or not log else f"{ylabel} (linear axis: values <= 0)")
+    ax.grid(alpha=0.3, which="both" if log and positive else "major")
+    if len(curves) > 1 or next(iter(curves)) != "loss" or marks:
         ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
+    ax.set_title(title if title is not None else f"{ylabel} per {xlabel}")
     return fig
+
+
+def _marks(marks) -> dict[str, list[float]]:
+    if marks is None:
+        return {}
+    if not isinstance(marks, Mapping):
+        raise ValueError(f"Expected marks as a dict label -> number of steps (or a list of them), got "
+                         f"{type(marks).__name__}. Fix: e.g. marks={{'end of warm-up': 5}}.")
+    out = {}
+    for label, steps in marks.items():
+        values = np.atleast_1d(np.asarray(steps, dtype=object))
+        try:
+            numbers = [float(v) for v in values if not isinstance(v, bool)]
+        except (TypeError, ValueError):
+            numbers = []
+        if len(numbers) != len(values) or not all(np.isfinite(numbers)):
+            raise ValueError(f"Expected mark {label!r} as a number of steps or a list of them, got "
+                             f"{steps!r}. Fix: e.g. {{'{label}': [5, 10]}}.")
+        out[str(label)] = numbers
+    return out
 
 
 def _curves(history) -> dict[str, np.ndarray]:
@@ -75,16 +109,20 @@ def _curve(values, what: str) -> np.ndarray:
     return a
 
 
-def plot_rollout_errors(errors_by_model, *, dt: float | None = None, log: bool = False,
+def plot_rollout_errors(errors_by_model, *, dt: float | None = None, log: bool = True,
                         ylabel: str = "relative L2 error", title: str | None = None, figsize=None):
-    """Error against rollout step, one curve per model.
+    """Error against rollout step, one curve per model, each in its own colour, line style and
+    markers (a curve that lies on another stays visible).
 
     Args:
-        errors_by_model: ``model name -> (steps,)`` errors, or ``(samples, steps)`` for several
+        errors_by_model: ``label -> (steps,)`` errors, or ``(samples, steps)`` for several
             trajectories: then the mean is drawn with a band from the 25th to the 75th percentile.
-            Entry ``k`` is the error after ``k + 1`` steps.
-        dt: time per step, to put time on the horizontal axis (else the step number).
-        log: logarithmic error axis.
+            Entry ``k`` is the error after ``k + 1`` steps. The labels are the legend: say which
+            model of which run, e.g. ``"physical model (hybrid run)"``.
+        dt: time per step, to put time (nondim.) on the horizontal axis (else the step number).
+        log: logarithmic error axis (errors of very different sizes, e.g. 1e-8 and 0.1, stay
+            apart). A curve that is 0 everywhere cannot be drawn on it: its label says so.
+        title: default ``"rollout error against time"`` (or "... against step").
 
     Returns:
         A matplotlib ``Figure``.
@@ -107,18 +145,22 @@ def plot_rollout_errors(errors_by_model, *, dt: float | None = None, log: bool =
         steps = np.arange(1, e.shape[-1] + 1, dtype=float)
         x = steps if dt is None else steps * dt
         mean = e if e.ndim == 1 else np.nanmean(e, axis=0)
-        ax.plot(x, mean, lw=1.8, color=f"C{k}", label=str(model),
-                marker="o" if len(x) < 20 else None, ms=3)
+        label = str(model)
+        if log and not np.any(mean > 0):
+            label += " (0 at every step: not drawn on the log axis)"
+        style = line_style(k, len(x))
+        if len(x) < 20 and "marker" not in style:
+            style.update(marker="o", ms=3)
+        ax.plot(x, mean, label=label, **style)
         if e.ndim == 2 and e.shape[0] > 1:
             lo, hi = np.nanpercentile(e, [25, 75], axis=0)
-            ax.fill_between(x, lo, hi, color=f"C{k}", alpha=0.2, lw=0)
+            ax.fill_between(x, lo, hi, color=style["color"], alpha=0.15, lw=0)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("rollout step" if dt is None else "rollout time")
+    ax.set_xlabel("rollout step" if dt is None else f"rollout {with_units('time t')}")
     ax.set_ylabel(ylabel)
     ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if log else "major")
     ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
+    ax.set_title(title if title is not None else f"rollout error against {'step' if dt is None else 'time'}")
     return fig

@@ -14,6 +14,14 @@ import torch
 from .._grid import GridSpec
 
 _AXES = ("x", "y")
+# hybridkit's PDEs are written in nondimensional form (lengths, times and fields in units of the
+# problem's own scales): every axis and colour-bar label says so.
+NONDIM = "nondim."
+
+
+def with_units(quantity: str) -> str:
+    """An axis label: ``"u"`` -> ``"u (nondim.)"``."""
+    return f"{quantity} ({NONDIM})"
 
 
 def to_numpy(values, *, what: str) -> np.ndarray:
@@ -56,7 +64,7 @@ class Space:
     shape: tuple[int, ...]  # spatial shape, (x,) or (x, y)
     centres: tuple[np.ndarray, ...]  # cell-centre coordinates per axis
     edges: tuple[tuple[float, float], ...]  # (low, high) extent per axis, cell faces included
-    labels: tuple[str, ...]  # axis labels, e.g. ("x",) or ("x (cell)",)
+    labels: tuple[str, ...]  # axis labels, e.g. ("x (nondim.)",) or ("x (cell index)",)
 
     @property
     def ndim(self) -> int:
@@ -77,11 +85,11 @@ class Space:
         if grid is None:
             centres = tuple(np.arange(n, dtype=float) for n in shape)
             edges = tuple((-0.5, n - 0.5) for n in shape)
-            labels = tuple(f"{a} (cell)" for a in _AXES[: len(shape)])
+            labels = tuple(f"{a} (cell index)" for a in _AXES[: len(shape)])
         else:
             centres = tuple((np.arange(n) + 0.5) * d for n, d in zip(grid.resolution, grid.dx))
             edges = tuple((0.0, s) for s in grid.domain_size)
-            labels = grid.axes
+            labels = tuple(with_units(a) for a in grid.axes)
         return cls(tuple(shape), centres, edges, tuple(labels))
 
 
@@ -104,7 +112,7 @@ class Times:
 
     @property
     def label(self) -> str:
-        return "frame" if self.dt is None else "t"
+        return "frame" if self.dt is None else with_units("t")
 
     def title(self, k: int) -> str:
         """One frame's caption, e.g. ``t = 0.4   (frame 4/20)``."""
@@ -121,6 +129,7 @@ class Panel:
     data: np.ndarray
     is_error: bool = False
     signed: bool = True  # False for a magnitude: a sequential, not a diverging, colour map
+    source: str = ""  # for an error panel: the field it is the error of (drawn in its style)
 
 
 def spatial_ndim(shape: tuple[int, ...], lead: int, grid: GridSpec | None, *, what: str) -> tuple[int, bool]:
@@ -182,15 +191,16 @@ def prepare_panels(
     component=None,
     error_of: tuple[str, str] | None = None,
 ) -> tuple[list[Panel], int]:
-    """Check a dict of trajectories and turn it into panels, the error panel last.
+    """Check a dict of trajectories and turn it into panels, the error panels last.
 
     Args:
         fields: ``name -> (time, *space)`` or ``(time, *space, vector)``; a single array is taken as
             ``{"field": array}``.
         grid: the grid the fields live on, or None (axes in cell indices).
         component: for vector fields, None (magnitude), an index or an axis name.
-        error_of: ``(a, b)``: add a panel ``a - b`` computed on the raw values (for a vector field
-            shown as magnitude, the magnitude of the difference).
+        error_of: ``(a, b)``: add a panel ``a - b`` (named ``"error"``) computed on the raw values
+            (for a vector field shown as magnitude, the magnitude of the difference); or the name
+            ``ref`` of a reference field: one panel ``name - ref`` for every other field.
 
     Returns:
         The panels and the number of spatial axes.
@@ -214,7 +224,7 @@ def prepare_panels(
         values, suffix = reduce_vector(a, info[name][1], component, what=f"field {name!r}")
         panels.append(Panel(name, name + suffix, values))
     if error_of is not None:
-        panels.append(_error_panel(raw, info, error_of, component))
+        panels += _error_panels(raw, info, error_of, component)
     return panels, info[next(iter(raw))][0]
 
 
@@ -235,28 +245,36 @@ def _check_same_shape(raw: dict, info: dict) -> None:
             )
 
 
-def _error_panel(raw: dict, info: dict, error_of, component) -> Panel:
-    if (
-        not isinstance(error_of, (tuple, list))
-        or len(error_of) != 2
-        or any(n not in raw for n in error_of)
-    ):
+def _error_panels(raw: dict, info: dict, error_of, component) -> list[Panel]:
+    names = list(raw)
+    if isinstance(error_of, str) and error_of in raw and len(raw) > 1:
+        pairs, single = [(name, error_of) for name in names if name != error_of], False
+    elif (isinstance(error_of, (tuple, list)) and len(error_of) == 2
+          and all(isinstance(n, str) and n in raw for n in error_of)):
+        pairs, single = [tuple(error_of)], True
+    else:
         raise ValueError(
-            f"Expected error_of=(a, b) naming two of the fields {list(raw)}, got {error_of!r}. "
-            f"Fix: e.g. error_of={tuple(list(raw)[:2])!r}, or None for no error panel."
+            f"Expected error_of=(a, b) naming two of the fields {names}, or the name of a reference "
+            f"field (then every other field minus it), got {error_of!r}. Fix: e.g. "
+            f"error_of={tuple(names[:2])!r} or error_of={names[0]!r}, or None for no error panel."
         )
-    if "error" in raw:
-        raise ValueError("A field is already called 'error'. Fix: rename it to add an error panel.")
-    a, b = error_of
-    if info[a][1] != info[b][1]:
-        raise ValueError(
-            f"Expected {a!r} and {b!r} both scalar or both vector fields to subtract them, got "
-            f"shapes {raw[a].shape} and {raw[b].shape}."
-        )
-    diff, suffix = reduce_vector(raw[a] - raw[b], info[a][1], component, what="the error")
-    signed = not (info[a][1] and component is None)
-    title = f"|{a} - {b}|" if not signed else f"{a} - {b}{suffix}"
-    return Panel("error", title, diff, is_error=True, signed=signed)
+    panels = []
+    for a, b in pairs:
+        if info[a][1] != info[b][1]:
+            raise ValueError(
+                f"Expected {a!r} and {b!r} both scalar or both vector fields to subtract them, got "
+                f"shapes {raw[a].shape} and {raw[b].shape}."
+            )
+        diff, suffix = reduce_vector(raw[a] - raw[b], info[a][1], component, what="the error")
+        signed = not (info[a][1] and component is None)
+        title = f"|{a} - {b}|" if not signed else f"{a} - {b}{suffix}"
+        name = "error" if single else title
+        if name in raw:
+            raise ValueError(
+                f"A field is already called {name!r}, the name of an error panel. Fix: rename the field."
+            )
+        panels.append(Panel(name, title, diff, is_error=True, signed=signed, source=a))
+    return panels
 
 
 def value_range(arrays, *, symmetric: bool = False) -> tuple[float, float]:

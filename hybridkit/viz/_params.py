@@ -5,7 +5,7 @@ import numpy as np
 from matplotlib.patches import Patch
 
 from .._grid import GridSpec
-from ._inputs import Panel, Space, spatial_ndim, to_numpy
+from ._inputs import Panel, Space, spatial_ndim, to_numpy, with_units
 from ._panels import draw_images, new_figure, new_image_figure
 
 
@@ -17,7 +17,8 @@ def relative_l2(learned: np.ndarray, true: np.ndarray) -> float:
 
 
 def plot_param_field(learned, true, *, grid: GridSpec | None = None, mask=None,
-                     name: str = "parameter", cmap: str = "viridis", figsize=None):
+                     name: str = "parameter", title: str | None = None, cmap: str = "viridis",
+                     figsize=None):
     """Learned vs true parameter field; the title gives the relative L2 error.
 
     1D: both as lines on one axis, the observed region shaded. 2D: true, learned (one colour
@@ -29,10 +30,12 @@ def plot_param_field(learned, true, *, grid: GridSpec | None = None, mask=None,
         mask: ``(*space)``, nonzero where data were observed; the title then also gives the
             relative L2 error on the observed and on the unobserved part.
         name: the parameter's name, for labels (e.g. ``"diffusivity"``).
+        title: what this estimate is (e.g. ``"20 % noise, no regulariser"``), the first line of
+            the figure's title.
 
     Returns:
-        A matplotlib ``Figure``; its suptitle reads
-        ``"<name>: relative L2 error <e> [(observed <eo>, unobserved <eu>)]"``.
+        A matplotlib ``Figure``; its suptitle reads, one part per line,
+        ``"[<title>] <name>: relative L2 error <e> [(observed <eo>, unobserved <eu>)]"``.
 
     Raises:
         ValueError: for shapes that differ, are not 1D / 2D, or do not match ``grid`` / ``mask``.
@@ -52,15 +55,16 @@ def plot_param_field(learned, true, *, grid: GridSpec | None = None, mask=None,
         )
     space = Space.of(tv.shape, grid)
     observed = None if mask is None else _check_mask(mask, tv.shape)
-    title = f"{name}: relative L2 error {relative_l2(lv, tv):.3g}"
+    lines = [title] if title else []
+    lines.append(f"{name}: relative L2 error {relative_l2(lv, tv):.3g}")
     if observed is not None and observed.any() and not observed.all():
-        title += (f"  (observed {relative_l2(lv[observed], tv[observed]):.3g}, "
-                  f"unobserved {relative_l2(lv[~observed], tv[~observed]):.3g})")
+        lines.append(f"(observed {relative_l2(lv[observed], tv[observed]):.3g}, "
+                     f"unobserved {relative_l2(lv[~observed], tv[~observed]):.3g})")
     if ndim == 1:
         fig = _lines(lv, tv, space, observed, name, figsize)
     else:
         fig = _images(lv, tv, space, observed, name, cmap, figsize)
-    fig.suptitle(title)
+    fig.suptitle("\n".join(lines), fontsize="medium")
     return fig
 
 
@@ -86,7 +90,7 @@ def _lines(learned, true, space, observed, name, figsize):
     ax.plot(x, learned, color="C1", lw=1.8, ls="--", label=f"learned {name}")
     ax.set_xlim(space.edges[0])
     ax.set_xlabel(space.labels[0])
-    ax.set_ylabel(name)
+    ax.set_ylabel(with_units(name))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig
@@ -101,10 +105,10 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 def _images(learned, true, space, observed, name, cmap, figsize):
     panels = [Panel("true", f"true {name}", true[None]), Panel("learned", f"learned {name}", learned[None]),
-              Panel("error", "learned - true", (learned - true)[None], is_error=True)]
+              Panel("error", f"learned - true {name}", (learned - true)[None], is_error=True)]
     fig, axes = new_image_figure(panels, space.extent, shared_scale=True, figsize=figsize)
     draw_images(fig, axes, panels, [p.data[0].T for p in panels], extent=space.extent,
-                shared_scale=True, cmap=cmap, aspect="equal")
+                shared_scale=True, cmap=cmap, aspect="equal", label=with_units(name))
     partial = observed is not None and observed.any() and not observed.all()
     for ax in axes:
         ax.set_xlabel(space.labels[0])
