@@ -43,8 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="ignore checkpoints in the run directory (default: resume from them)")
     run.set_defaults(run=_run)
 
-    ev = sub.add_parser("evidence", help="run the evidence scenarios and print the comparison table")
-    ev.add_argument("--out", type=Path, default=Path("runs") / "evidence", help="where the runs go")
+    ev = sub.add_parser("evidence", help="run the evidence scenarios over several seeds and print the table")
+    ev.add_argument("--out", type=Path, default=Path("results") / "evidence",
+                    help="where the runs and evidence.json go (default: results/evidence)")
+    ev.add_argument("--seeds", type=_seed_list, default=(0, 1, 2, 3, 4), metavar="K,K,...",
+                    help="seeds of the data and the network's initial weights (default: 0,1,2,3,4)")
+    ev.add_argument("--scenarios", default=None, metavar="NAME,NAME,...",
+                    help="only these scenarios (config names without .yaml, e.g. evidence_b_few_trajectories)")
     ev.add_argument("--write-readme", action="store_true", help="replace the table in README.md")
     ev.add_argument("--table", type=Path, default=None, help="also write the table to this markdown file")
     ev.add_argument("--threads", type=int, default=1,
@@ -112,13 +117,32 @@ def _evidence(args) -> int:
     from .experiment._evidence import run_evidence
 
     _set_threads(args.threads)
-    table = run_evidence(args.out, overrides=args.overrides, write_readme=args.write_readme,
-                         progress=sys.stderr.isatty())
+    from .experiment._evidence import scenario_configs
+
+    configs = scenario_configs()
+    if args.scenarios:
+        wanted = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+        known = {p.stem: p for p in configs}
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            print(f"error: unknown scenario(s) {unknown} (known: {sorted(known)})", file=sys.stderr)
+            return 2
+        configs = [known[n] for n in wanted]
+    table = run_evidence(args.out, seeds=args.seeds, overrides=args.overrides, write_readme=args.write_readme,
+                         progress=sys.stderr.isatty(), configs=configs)
     print(table)
     if args.table is not None:
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text(table)
     return 0
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)`` for ``--seeds`` (argparse turns a ValueError into a usage error)."""
+    seeds = tuple(int(k) for k in text.split(",") if k.strip())
+    if not seeds or any(k < 0 for k in seeds):
+        raise ValueError(text)
+    return seeds
 
 
 def _set_threads(n: int | None) -> None:

@@ -124,7 +124,7 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
 
 def test_comparison_rows_ratio_is_hybrid_over_best_baseline():
     from hybridkit.experiment import summary_table
-    from hybridkit.experiment._evidence import scenario_rows
+    from hybridkit.experiment._evidence import evidence_records, evidence_table
 
     result = {"modes": {
         "physical": {"param_error": {"nu": 0.2}, "physical_rollout_error": [0.1, 0.4]},
@@ -136,4 +136,10 @@ def test_comparison_rows_ratio_is_hybrid_over_best_baseline():
     assert "| nu: relative error | 0.2 | - | 0.1 | 0.50 |" in table
     assert "| network rollout error, step 2 | - | 0.5 | 0.25 | 0.50 |" in table
     assert "| physical rollout error, step 2 | 0.4 | - | 0.8 | 2.00 |" in table
-    assert scenario_rows("s", result, 3.0)[0] == "| s (3 s) | nu: relative error | 0.2 | - | 0.1 | 0.50 |"
+    # the evidence: records per seed, the table of means and spreads with the paired ratio
+    other = {"modes": {**result["modes"], "hybrid": {**result["modes"]["hybrid"], "param_error": {"nu": 0.3}}}}
+    records = evidence_records("s", 0, result) + evidence_records("s", 1, other)
+    assert records[0] == {"scenario": "s", "seed": 0, "metric": "nu: relative error", "physical": 0.2,
+                          "synthetic": None, "hybrid": 0.1, "ratio": 0.5}
+    table = evidence_table(records, {"s": 3.0})
+    assert "| s (3 s) | nu: relative error | 0.2 ± 0 | - | 0.2 ± 0.1 | 1 ± 0.5 | 1 of 2 |" in table

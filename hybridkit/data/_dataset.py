@@ -1,6 +1,7 @@
 """Training windows cut from a dataset: tensors for a network, PhiFlow fields for a solver."""
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -161,6 +162,29 @@ class HybridDataset(Dataset):
         return HybridDataset(data_manager, sims, self.field_names, num_predict_steps=self.num_predict_steps,
                              dynamic_fields=self.dynamic_fields, static_fields=self.static_fields,
                              use_sliding_window=self.use_sliding_window, return_fields=self.return_fields)
+
+    def holdout(self, every: int) -> tuple["HybridDataset", "HybridDataset"]:
+        """Split the windows into ``(kept, held_out)`` by their start frame: a window starting at
+        frame ``s`` is held out when ``s % every == every - 1`` (every ``every``-th start, in every
+        simulation), e.g. to judge an update on windows it did not train on. Sliding windows
+        overlap, so held-out windows share frames with their neighbours; what is held out is the
+        window as a training sample. ``every=0`` holds out nothing (``held_out`` is None).
+
+        Raises:
+            ValueError: ``every`` is not 0 or an integer >= 2, or nothing would be kept / held out.
+        """
+        if every == 0:
+            return self, None
+        if not is_integer(every) or every < 2:
+            raise ValueError(f"Expected every as 0 (no holdout) or an integer >= 2, got {every!r}.")
+        held = (self._starts % int(every)) == int(every) - 1
+        if held.all() or not held.any():
+            raise ValueError(f"Holding out every {every}-th of {len(self._starts)} window starts leaves "
+                             f"{int((~held).sum())} to train on and {int(held.sum())} to judge on. Fix: use "
+                             "more frames, shorter windows, or holdout=0.")
+        kept, out = copy.copy(self), copy.copy(self)
+        kept._starts, out._starts = self._starts[~held], self._starts[held]
+        return kept, out
 
     def stack(self, indices: Sequence[int] | None = None) -> tuple[dict, dict]:
         """Field-mode items stacked along a batch dim ``batch``, as the physical fit takes them.

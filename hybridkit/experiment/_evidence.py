@@ -1,17 +1,32 @@
-"""The evidence table: each scenario of ``configs/evidence_*.yaml`` run in compare mode."""
+"""The evidence: every scenario of ``configs/evidence_*.yaml`` in compare mode, over several seeds.
+
+A seed sets the data (initial states of the training and held-out simulations, the noise) and
+the network's initial weights (``data.seed`` and ``synthetic.init_seed``). Each (scenario, seed)
+is one compare-mode run: physical only, synthetic only and hybrid on the same data and budget.
+``evidence.json`` holds one record per scenario, seed and metric; the table gives the mean and
+the standard deviation over the seeds of each mode's value and of the paired ratio
+``hybrid / best single model`` (the ratio taken seed by seed, then averaged).
+"""
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from .._io import atomic_write
 from ._config import load_config
 from ._modes import run_experiment
-from ._report import comparison_rows, markdown_row
+from ._report import comparison_rows
+
+__all__ = ["run_evidence", "evidence_records", "evidence_table", "scenario_configs", "DEFAULT_SEEDS"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 START, END = "<!-- evidence:start -->", "<!-- evidence:end -->"
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 
 
 def scenario_configs(directory: Path | None = None) -> list[Path]:
@@ -19,28 +34,69 @@ def scenario_configs(directory: Path | None = None) -> list[Path]:
     return sorted((directory or _ROOT / "configs").glob("evidence_*.yaml"))
 
 
-def run_evidence(out: Path, *, overrides: Sequence[str] = (), write_readme: bool = False,
-                 progress: bool = False, configs: Sequence[Path] | None = None, log=print) -> str:
-    """Run every scenario (compare mode) and return the markdown table (optionally into README)."""
-    rows = ["| scenario | metric | physical only | synthetic only | hybrid | hybrid / best baseline |",
-            "|---|---|---|---|---|---|"]
+def run_evidence(out: Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, overrides: Sequence[str] = (),
+                 write_readme: bool = False, progress: bool = False, configs: Sequence[Path] | None = None,
+                 log=print) -> str:
+    """Run every scenario over ``seeds``; write ``out/evidence.json``; return the markdown table.
+
+    Args:
+        out: where the runs (``out/<scenario>/seed_<k>/``) and ``evidence.json`` go.
+        seeds: the seeds (each sets ``data.seed`` and ``synthetic.init_seed``).
+        overrides: ``key=value`` applied to every scenario (after the seed).
+        write_readme: replace the table between the evidence markers of README.md.
+        configs: scenario files (default :func:`scenario_configs`).
+    """
+    out = Path(out)
+    records, seconds = [], {}
     total = time.perf_counter()
     for path in configs or scenario_configs():
-        cfg, _ = load_config(path, list(overrides) + ["mode=compare"])
         t0 = time.perf_counter()
-        result = run_experiment(cfg, Path(out) / cfg.name, progress=progress, resume=False, log=log)
-        rows += scenario_rows(cfg.name, result, time.perf_counter() - t0)
-    table = "\n".join(rows) + "\n"
-    table += f"\nAll scenarios: {time.perf_counter() - total:.0f} s on this machine.\n"
+        for seed in seeds:
+            cfg, _ = load_config(path, [f"data.seed={int(seed)}", f"synthetic.init_seed={int(seed)}",
+                                        *overrides, "mode=compare"])
+            log(f"[evidence] {cfg.name} seed {seed}")
+            result = run_experiment(cfg, out / cfg.name / f"seed_{int(seed)}", progress=progress, resume=False,
+                                    log=log)
+            records += evidence_records(cfg.name, int(seed), result)
+        seconds[cfg.name] = time.perf_counter() - t0
+    doc = {"seeds": [int(s) for s in seeds], "seconds": seconds, "records": records}
+    atomic_write(out / "evidence.json", json.dumps(doc, indent=1))
+    table = evidence_table(records, seconds)
+    table += f"\nAll scenarios, {len(seeds)} seeds each: {time.perf_counter() - total:.0f} s on this machine.\n"
     if write_readme:
         write_table(_ROOT / "README.md", table)
     return table
 
 
-def scenario_rows(name: str, result: dict, seconds: float) -> list[str]:
-    """Table rows of one comparison (:func:`comparison_rows`), labelled with the scenario."""
-    label = f"{name} ({seconds:.0f} s)"
-    return [markdown_row(label, *row) for row in comparison_rows(result)]
+def evidence_records(scenario: str, seed: int, result: dict) -> list[dict]:
+    """One record per metric of a compare-mode result (:func:`comparison_rows`): the three
+    modes' values (None where a mode has no such metric) and ``hybrid / best baseline``."""
+    return [{"scenario": scenario, "seed": seed, "metric": name, "physical": a, "synthetic": s, "hybrid": h,
+             "ratio": ratio} for name, a, s, h, ratio in comparison_rows(result)]
+
+
+def evidence_table(records: Sequence[dict], seconds: dict | None = None) -> str:
+    """The markdown table of :func:`evidence_records` over seeds: ``mean ± std`` per mode and of
+    the paired ratio, and how many seeds the hybrid was better (ratio < 1)."""
+    rows = ["| scenario | metric | physical only | synthetic only | hybrid | hybrid / best single (paired) "
+            "| better in |", "|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["scenario"], r["metric"]) for r in records))
+    for scenario, metric in keys:
+        group = [r for r in records if (r["scenario"], r["metric"]) == (scenario, metric)]
+        label = scenario if not seconds or scenario not in seconds else f"{scenario} ({seconds[scenario]:.0f} s)"
+        cells = [_spread([r[m] for r in group]) for m in ("physical", "synthetic", "hybrid", "ratio")]
+        better = sum(1 for r in group if r["ratio"] < 1)
+        rows.append(f"| {label} | {metric} | " + " | ".join(cells) + f" | {better} of {len(group)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _spread(values) -> str:
+    """``mean ± std`` (3 significant digits), ``-`` when the mode has no such metric."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    a = np.asarray(values, dtype=np.float64)
+    return f"{a.mean():.3g} ± {a.std():.2g}" if len(a) > 1 else f"{a[0]:.3g}"
 
 
 def write_table(readme: Path, table: str) -> None:
@@ -51,4 +107,4 @@ def write_table(readme: Path, table: str) -> None:
         text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + f"\n\n## Evidence\n\n{block}\n"
-    readme.write_text(text)
+    atomic_write(readme, text)

@@ -31,6 +31,7 @@ ON_NAN = ("raise", "rollback")
 METHODS = ("auto", "L-BFGS-B", "BFGS", "CG", "TNC", "GD")  # SLSQP breaks phiml's callback
 STARTS = ("real", "fresh", "mixed")
 REGIONS = ("unobserved", "all")
+WEIGHTINGS = ("skill", "fixed")
 #: trainer_params keys read by the code that builds the data and calls ``train()``, not by a trainer
 CALLER_KEYS = ("epochs", "batch_size", "train_sim", "val_sim")
 
@@ -164,11 +165,26 @@ class HybridConfig:
     # --- synthetic -> physical
     synthetic_trajectories: int = 8  # S rollouts per cycle that serve P as targets
     synthetic_start: str = "real"  # where they start: "real" data states, "fresh" random ones, "mixed"
-    alpha_physical: float = 1.0  # w_P: weight of the S-generated targets in P's objective
-    interaction_region: str = "unobserved"  # where S's predictions count: "unobserved" points or "all"
+    alpha_physical: float = 1.0  # w_P: the pull of S's targets on P relative to the data term
+    # how much S's targets count, per point (see HybridTrainer): "skill" multiplies alpha_physical
+    # by S's demonstrated skill, the inverse-variance weight sigma_D^2 / (E_S - sigma_D^2) clipped
+    # to [0, 1] from the held-out windows (sigma_D^2: P's misfit there, the noise floor; E_S: S's);
+    # "fixed": alpha_physical alone
+    target_weighting: str = "skill"
+    # where S's targets count: "all" points, or only the "unobserved" ones (where data are missing)
+    interaction_region: str = "all"
+    # weight of S's targets where nothing is observed (outside the observation mask), relative to
+    # the observed points: S was never checked there, and what it predicts there it learned from
+    # P's own trajectories; 0 keeps P's fit there to the data and its regulariser (do no harm), 1
+    # lets the network's inductive bias act as a prior (the HYCO authors' choice)
+    unobserved_weight: float = 0.0
     # --- safeguards
-    revert: bool = True  # undo an update that makes the loss on the observed data worse
+    revert: bool = True  # undo an update that makes the loss on the held-out observed windows worse
     revert_tolerance: float = 0.0  # relative worsening tolerated before reverting
+    # every `holdout`-th window start of the observed data is held out of both updates: the
+    # windows that judge reversion and measure S's skill (0, or a side whose windows have fewer
+    # start frames than that: judged on the training windows)
+    holdout: int = 5
     seed: int = 0  # seeds fresh initial states, draws and loader order (per cycle)
 
     def __post_init__(self):
@@ -185,6 +201,13 @@ class HybridConfig:
             raise ValueError(f"Expected synthetic_start in {STARTS}, got {self.synthetic_start!r}.")
         if self.interaction_region not in REGIONS:
             raise ValueError(f"Expected interaction_region in {REGIONS}, got {self.interaction_region!r}.")
+        if self.target_weighting not in WEIGHTINGS:
+            raise ValueError(f"Expected target_weighting in {WEIGHTINGS}, got {self.target_weighting!r}.")
+        if not 0 <= float(self.unobserved_weight) <= 1:
+            raise ValueError(f"Expected 0 <= unobserved_weight <= 1, got {self.unobserved_weight}.")
+        if not is_integer(self.holdout) or self.holdout == 1 or self.holdout < 0:
+            raise ValueError(f"Expected holdout as 0 (none) or an integer >= 2 (every k-th window start), got "
+                             f"{self.holdout!r}.")
 
 
 def trainer_config(cls: type[T], config: Mapping[str, Any] | T | None) -> T:

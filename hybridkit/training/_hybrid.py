@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -36,17 +37,24 @@ from tqdm.auto import tqdm
 from .._checks import is_integer
 from .._config import from_dict, to_dict
 from ..convert import split_channels, stack_channels, to_field, to_tensor
-from ..data import AugmentedDataset, CacheManager, DataManager, HybridDataset, cache_key, generate_dataset, make_loader
+from ..data import (AugmentedDataset, CacheManager, DataManager, HybridDataset, cache_key, generate_dataset,
+                    make_loader, masked_mse)
 from ..models import rollout
 from ._base import AbstractCheckpointable
 from ._checkpoint import CheckpointError, require
 from ._configs import HybridConfig
 from ._distributed import barrier, broadcast_json, distributed_loader, is_distributed, is_rank_zero
+from ._misfit import to_float
 from ._physical import PhysicalTrainer, spread
 from ._records import CycleRecord, History, PhysicalUpdate, SyntheticUpdate
 from ._synthetic import SyntheticTrainer
 
 __all__ = ["HybridTrainer"]
+
+#: a network whose targets would count less than this fraction of ``alpha_physical`` (its skill
+#: relative to the data's noise floor) gives the physical model nothing to fit: the second stage
+#: of the physical update is skipped
+MIN_TARGET_WEIGHT = 1e-3
 
 
 class HybridTrainer(AbstractCheckpointable):
@@ -119,19 +127,18 @@ class HybridTrainer(AbstractCheckpointable):
             raise ValueError(f"The real data's grid {real.grid} differs from the physical model's "
                              f"{self.model.grid}. Fix: use the model the data were made with.")
         progress = progress and is_rank_zero()
-        real_s = AugmentedDataset.observed(real, self.physical.observation)
-        real_p = real.with_options(return_fields=True, num_predict_steps=self.physical.config.num_predict_steps)
+        views = self._views(real)
         if not self.warmed_up:
             if self.config.warmup_epochs:
-                loader = self._loader(real_s, _seed(self.config.seed, -1))
+                loader = self._loader(views.train_s, _seed(self.config.seed, -1))
                 self.synthetic.train(loader, self.config.warmup_epochs, progress=progress)
             self.warmed_up = True
             if checkpoint is not None:
                 self.save_checkpoint(checkpoint)
         run = History()
         for _ in tqdm(range(int(num_cycles)), desc="HYCO cycles", disable=not progress, leave=False):
-            record = CycleRecord(self.cycle + 1, self._update_synthetic(real, real_s, progress),
-                                 self._update_physical(real_p, progress), _plain(self.physical.params))
+            record = CycleRecord(self.cycle + 1, self._update_synthetic(views, progress),
+                                 self._update_physical(views, progress), _plain(self.physical.params))
             self.cycle += 1
             self.history.append(record)
             run.append(record)
@@ -141,36 +148,78 @@ class HybridTrainer(AbstractCheckpointable):
                 callback(self, record)
         return run
 
+    def _views(self, real: HybridDataset) -> "_Views":
+        """The observed windows as each side sees them, split into training and held-out windows."""
+        steps_p, every = self.physical.config.num_predict_steps, self.config.holdout
+        train, held = _holdout(real, every)
+        train_p, held_p = _holdout(real.with_options(return_fields=True, num_predict_steps=steps_p), every)
+        obs = self.physical.observation
+        train_s = AugmentedDataset.observed(train, obs)
+        return _Views(real, train_s, AugmentedDataset.observed(held, obs) if held is not None else train_s,
+                      train_p, held_p if held_p is not None else train_p)
+
     # ------------------------------------------------------------------ one cycle, two halves
-    def _update_synthetic(self, real: HybridDataset, real_s: AugmentedDataset, progress) -> SyntheticUpdate:
+    def _update_synthetic(self, views: "_Views", progress) -> SyntheticUpdate:
         """P generates fresh trajectories; S trains on real + generated windows (or is reverted)."""
         cfg, seed = self.config, _seed(self.config.seed, self.cycle)
-        generated = real.on(DataManager(self._generate_physical(real)))
-        aug = AugmentedDataset(real_s.real, generated, generated_per_real=cfg.generated_per_real,
-                               weight_real=real_s.weight_real, seed=seed)
+        generated = views.real.on(DataManager(self._generate_physical(views.real)))
+        aug = AugmentedDataset(views.train_s.real, generated, generated_per_real=cfg.generated_per_real,
+                               weight_real=views.train_s.weight_real, seed=seed)
         aug.weight_generated = float(cfg.alpha_synthetic * (aug.counts["real"] / max(aug.counts["generated"], 1)
                                                            if cfg.proportional else 1.0))
-        before, snapshot = self._synthetic_real_loss(real_s), copy.deepcopy(self.synthetic.state_dict())
+        before, snapshot = self._synthetic_real_loss(views.held_s), copy.deepcopy(self.synthetic.state_dict())
         if cfg.synthetic_epochs:
             self.synthetic.train(self._loader(aug, seed), cfg.synthetic_epochs, progress=progress)
-        after = self._synthetic_real_loss(real_s)
+        after = self._synthetic_real_loss(views.held_s)
         reverted = self._worse(before, after)
         if reverted:
             self.synthetic.restore(snapshot)
         return SyntheticUpdate(before, after, reverted, aug.counts["real"], aug.counts["generated"],
                                aug.weight_generated)
 
-    def _update_physical(self, real_p: HybridDataset, progress) -> PhysicalUpdate:
-        """S predicts targets; P fits real + S-generated targets (or goes back to its parameters)."""
-        init, tgt, weights, n_real = self._physical_problem(real_p)
-        real_part = ({k: v.batch[:n_real] for k, v in init.items()}, {k: v.batch[:n_real] for k, v in tgt.items()})
-        before, snapshot = self.physical.data_loss(*real_part, None), self.physical.params
-        status = tuple(self._fit_physical(init, tgt, weights, progress) for _ in range(self.config.physical_epochs))
-        after = self.physical.data_loss(*real_part, None)
+    def _update_physical(self, views: "_Views", progress) -> PhysicalUpdate:
+        """S predicts targets; P fits real + S-generated targets (or goes back to its parameters).
+
+        With ``target_weighting="skill"`` the update has two stages: a fit to the real windows
+        alone (what the physical model makes of the data; its misfit on the held-out windows is
+        the data's noise floor), then, if S's skill earns its targets a weight, ``physical_epochs``
+        fits to real + S-generated targets from there (skipped when the weight is below
+        :data:`MIN_TARGET_WEIGHT` times ``alpha_physical``)."""
+        cfg = self.config
+        held = views.held_p.stack(spread(len(views.held_p), self.physical.config.max_samples))
+        held = ({k: held[0][k] for k in self.model.field_names}, held[1])
+        before, snapshot = self.physical.data_loss(*held, None), self.physical.params
+        status = []
+        if cfg.target_weighting == "skill":
+            init, tgt, weights, n_real = self._physical_problem(views.train_p, 0.0)
+            status.append(self._fit_physical(init, tgt, weights, progress))
+        weight = self._target_weight(held)
+        if weight >= MIN_TARGET_WEIGHT * cfg.alpha_physical or cfg.target_weighting == "fixed":
+            init, tgt, weights, n_real = self._physical_problem(views.train_p, weight)
+            status += [self._fit_physical(init, tgt, weights, progress) for _ in range(cfg.physical_epochs)]
+        after = self.physical.data_loss(*held, None)
         reverted = self._worse(before, after)
         if reverted:
             self.physical.set_params(snapshot)
-        return PhysicalUpdate(before, after, reverted, status, n_real, _batch(init) - n_real)
+        return PhysicalUpdate(before, after, reverted, tuple(status), n_real, _batch(init) - n_real, weight)
+
+    def _target_weight(self, held) -> float:
+        """How much a target of S counts, relative to a datum: ``alpha_physical``, times S's skill
+        on the held-out windows with ``target_weighting="skill"``: inverse variance, ``w =
+        sigma_D^2 / (E_S - sigma_D^2)`` clipped to [0, 1], where ``sigma_D^2`` is the physical
+        model's misfit there after its fit to the data alone (the noise floor of the data) and
+        ``E_S`` the network's misfit, which exceeds the floor by the network's own error."""
+        cfg = self.config
+        if cfg.alpha_physical == 0 or cfg.target_weighting == "fixed":
+            return float(cfg.alpha_physical)
+        init, tgt = held
+        floor = self.physical.data_loss(init, tgt, None)
+        _, pred = self._synthetic_rollout(init, next(iter(tgt.values())).shape.get_size("time"))
+        observed = self.physical.observation
+        w = observed.weights(self.model.grid, self.physical.config.num_predict_steps) if observed is not None else None
+        excess = to_float(masked_mse(pred, tgt, w)) - floor
+        skill = 1.0 if excess <= floor else floor / excess
+        return float(cfg.alpha_physical * skill)
 
     def _worse(self, before: float, after: float) -> bool:
         return bool(self.config.revert and after > before * (1 + self.config.revert_tolerance))
@@ -229,22 +278,26 @@ class HybridTrainer(AbstractCheckpointable):
         return make_loader(dataset, batch_size=self.config.batch_size, seed=seed)
 
     # ------------------------------------------------------------------ S generates
-    def _physical_problem(self, real_p: HybridDataset):
-        """Real windows (field mode) + S's rollouts, stacked along ``batch``, with weights that make
-        the physical fit's weighted mean equal to ``(L_D + alpha_physical I) / (1 + alpha_physical)``."""
+    def _physical_problem(self, real_p: HybridDataset, weight: float):
+        """Real windows (field mode) + S's rollouts, stacked along ``batch``, with per-point weights:
+        the data term is the mean over observed points; S's targets add ``weight`` times the mean
+        of their misfit over all generated points, each counting 1 where the data are observed
+        (0 with ``interaction_region="unobserved"``) and ``unobserved_weight`` elsewhere."""
         cfg, steps, grid = self.config, self.physical.config.num_predict_steps, self.model.grid
         init, tgt = real_p.stack(spread(len(real_p), self.physical.config.max_samples))
         init = {k: init[k] for k in self.model.field_names}
         n_real = _batch(init)
         observed = self.physical.observation
         w_obs = observed.weights(grid, steps) if observed is not None else math.tensor(1.0)
-        if cfg.alpha_physical == 0 or (observed is None and cfg.interaction_region == "unobserved"):
-            return init, tgt, _expand(w_obs, init, tgt), n_real  # nothing for S to add: data cover every point
+        region = w_obs * (0.0 if cfg.interaction_region == "unobserved" else 1.0) \
+            + (1 - w_obs) * float(cfg.unobserved_weight)
+        w_real = _expand(w_obs, init, tgt)
+        if weight == 0 or _max(region) == 0:
+            return init, tgt, w_real, n_real  # nothing for S to add
         g_init, g_tgt = self._generate_synthetic(init, steps)
-        region = (1 - w_obs) if cfg.interaction_region == "unobserved" else math.tensor(1.0)
-        w_real, w_gen = _expand(w_obs, init, tgt), _expand(region, g_init, g_tgt)
-        n_obs, n_gen = float(math.sum(w_real, w_real.shape)), float(math.sum(w_gen, w_gen.shape))
-        w = math.concat([w_real / n_obs, w_gen * (cfg.alpha_physical / max(n_gen, 1e-30))], "batch")
+        w_gen = _expand(region, g_init, g_tgt)
+        n_obs, n_gen = _sum(w_real), float(w_gen.shape.volume)
+        w = math.concat([w_real / n_obs, w_gen * (weight / n_gen)], "batch")
         both = lambda a, b: {k: math.concat([a[k], b[k]], "batch") for k in a}  # noqa: E731
         return both(init, g_init), both(tgt, g_tgt), w, n_real
 
@@ -264,6 +317,12 @@ class HybridTrainer(AbstractCheckpointable):
             fresh = self.model.random_state(n_fresh, seed=rng)
             starts.append({k: v.values for k, v in fresh.items()})
         start = {k: math.concat([s[k] for s in starts], "batch") for k in real_init}
+        return self._synthetic_rollout(start, steps)
+
+    @torch.no_grad()
+    def _synthetic_rollout(self, start: dict, steps: int):
+        """S's rollout of ``steps`` steps from ``start`` (phiml tensors ``(batch, *space)``), as
+        ``(start, targets)`` with targets ``name -> (batch, time, *space)``."""
         names, vec, ndim = self.model.field_names, self.model.vector_fields, self.model.grid.ndim
         x = stack_channels({k: to_tensor(start[k], ["batch"]) for k in names}, names, vec, ndim)
         net = self.synthetic.model
@@ -318,6 +377,34 @@ def _seed(seed: int, cycle: int) -> int:
 
 def _batch(values: dict) -> int:
     return next(iter(values.values())).shape.get_size("batch")
+
+
+def _holdout(ds: HybridDataset, every: int):
+    """``ds.holdout(every)``, or ``(ds, None)`` when its windows have fewer than ``every`` start
+    frames per simulation (e.g. one 20-step window in 21 frames): then that side is judged on the
+    windows it trains on."""
+    starts = len(ds) // len(ds.sim_indices)
+    return ds.holdout(every) if every and starts >= every else (ds, None)
+
+
+def _sum(w: math.Tensor) -> float:
+    return float(math.sum(w, w.shape))
+
+
+def _max(w) -> float:
+    return float(math.max(w, w.shape)) if isinstance(w, math.Tensor) else float(w)
+
+
+@dataclass(frozen=True)
+class _Views:
+    """The observed windows as the two models see them: the network's windows (with their
+    observation weights) and the physical model's, each split into training and held-out ones."""
+
+    real: HybridDataset
+    train_s: AugmentedDataset
+    held_s: AugmentedDataset
+    train_p: HybridDataset
+    held_p: HybridDataset
 
 
 def _expand(w: math.Tensor, init: dict, tgt: dict) -> math.Tensor:

@@ -91,6 +91,7 @@ class PhysicalUpdate(_Update):
     fit_status: tuple = ()  # status of each fit ("converged", "not_converged", "diverged")
     real_samples: int = 0  # real windows in the fit
     generated_samples: int = 0  # network rollouts in the fit
+    target_weight: float = 0.0  # how much one of the network's targets counted relative to a datum
 
 
 @dataclass(frozen=True)
