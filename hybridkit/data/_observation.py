@@ -108,8 +108,9 @@ class ObservationMask:
 
 
 def spatial_mask(grid: GridSpec, *, region: Sequence[tuple[float, float]] | None = None,
-                 fraction: float | None = None, seed: int | None = None) -> np.ndarray:
-    """A spatial observation mask: a box of the domain, or a random fraction of the cells.
+                 fraction: float | None = None, seed: int | None = None, every: int | None = None) -> np.ndarray:
+    """A spatial observation mask: a box of the domain, a random fraction of the cells, or
+    sensors on every ``every``-th cell (per axis).
 
     Args:
         grid: the grid.
@@ -117,16 +118,29 @@ def spatial_mask(grid: GridSpec, *, region: Sequence[tuple[float, float]] | None
             ``[low, high)`` are observed. E.g. ``[(0, 50)]``: the left half of ``[0, 100)``.
         fraction: instead of a region: observe this fraction of cells, drawn at random (seeded).
         seed: seed for ``fraction``.
+        every: sensors: cells whose index is a multiple of ``every`` along every axis (with a
+            region: only those inside it).
 
     Returns:
         bool ``resolution``.
 
     Raises:
-        ValueError: both or neither of ``region`` / ``fraction``, a region that is not one pair
+        ValueError: both or neither of ``region`` / ``fraction`` (``every`` alone is allowed),
+            ``every`` not an integer >= 1, a region that is not one pair
             of finite numbers ``low < high`` per axis or holds no cell centre, a fraction outside
             ``(0, 1]``, a seed that is not an integer >= 0. TypeError: ``grid`` is not a GridSpec.
     """
     _check_grid(grid)
+    if every is not None:
+        every = check_count(every, "every", minimum=1, fix="e.g. every=4: a sensor on every 4th cell.")
+        if fraction is not None:
+            raise ValueError(f"Expected every= or fraction=, not both, got every={every}, fraction={fraction}.")
+        grid_mask = np.ones(tuple(grid.resolution), dtype=bool)
+        for axis, n in enumerate(grid.resolution):
+            shape = [1] * grid.ndim
+            shape[axis] = n
+            grid_mask &= (np.arange(n) % every == 0).reshape(shape)
+        return grid_mask & (spatial_mask(grid, region=region) if region is not None else True)
     if (region is None) == (fraction is None):
         raise ValueError("Expected exactly one of region=[(low, high), ...] or fraction=..., got "
                          f"region={region}, fraction={fraction}.")

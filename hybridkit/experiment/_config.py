@@ -33,6 +33,7 @@ class DataSection:
     num_frames: int = 21  # frames per simulation, the initial state included
     noise: float = 0.0  # noise on the observed data, relative to their std (0.05 = 5 %)
     observed_region: list | None = None  # [[low, high], ...] per axis: where data exist; None: everywhere
+    observed_stride: int | None = None  # sensors: observe every k-th cell per axis (inside observed_region); None: all
     observed_every: int | None = None  # observe every k-th target frame of a window; None: all
     seed: int = 0  # initial states of the simulations (train and test) and the noise
 
@@ -69,24 +70,28 @@ class SyntheticSection:
                            from_dict(SyntheticConfig, self.trainer_params, where="synthetic.trainer_params"))
 
 
+@dataclass
+class RunPhysicalConfig(PhysicalConfig):
+    """:class:`~hybridkit.training.PhysicalConfig` as an experiment uses it: a fit that fails
+    warns and the run goes on (the evaluation on held-out data says how good it is)."""
+
+    on_failure: str = "warn"
+
+
 @dataclass(frozen=True)
 class PhysicalSection:
     """The learnable coefficients and the fit."""
 
     initial: dict = field(default_factory=lambda: {"viscosity": 2.5})  # name -> initial guess (number or expression)
     bounds: dict = field(default_factory=dict)  # name -> [low, high]; default: the model's valid range
-    trainer_params: PhysicalConfig = field(default_factory=PhysicalConfig)  # PhysicalTrainer options
+    trainer_params: RunPhysicalConfig = field(default_factory=lambda: RunPhysicalConfig())  # PhysicalTrainer options
     epochs: int = 1  # physical-only mode: fits (compare mode: cycles x physical_epochs)
 
     def __post_init__(self):
         _check_mapping(self.initial, "physical.initial", "{viscosity: 2.5}")
         _check_mapping(self.bounds, "physical.bounds", "{viscosity: [0.01, 5.0]}")
-        # the runner's default on a failed fit is to warn and go on (the evaluation says how good it is)
-        params = self.trainer_params
-        if not isinstance(params, PhysicalConfig):
-            params = {"on_failure": "warn", **params} if isinstance(params, Mapping) else params
         object.__setattr__(self, "trainer_params",
-                           from_dict(PhysicalConfig, params, where="physical.trainer_params"))
+                           from_dict(RunPhysicalConfig, self.trainer_params, where="physical.trainer_params"))
         bad = {k: v for k, v in self.bounds.items() if not _is_pair(v)}
         if bad:
             raise ValueError(f"Expected physical.bounds as name -> [low, high], got {bad}. Fix: e.g. "

@@ -72,9 +72,9 @@ def prepare_data(cfg: ExperimentConfig, *, cache: CacheManager | None = None, pr
         observed = cache.get_or_create(cache_key(kind="experiment-observed", noise=d.noise, **physics),
                                        write_noisy, meta={"source": "experiment-observed"})
     observation = None
-    if d.observed_region is not None:
-        region = [tuple(map(float, r)) for r in d.observed_region]
-        observation = ObservationMask(spatial=spatial_mask(model.grid, region=region))
+    if d.observed_region is not None or d.observed_stride is not None:
+        region = None if d.observed_region is None else [tuple(map(float, r)) for r in d.observed_region]
+        observation = ObservationMask(spatial=spatial_mask(model.grid, region=region, every=d.observed_stride))
     if d.observed_every is not None:
         raise ConfigError("data.observed_every is not supported by the experiment runner yet; "
                           "use data.observed_region. Fix: remove observed_every.")
