@@ -12,6 +12,7 @@ alternating order and reports medians:
                                   feeding a training epoch
 ``bench_streaming_memory``        peak resident memory streaming a file larger than the cache
 ``bench_physical_recovery``       PhysicalTrainer fit vs ``torch.optim.LBFGS`` on the same scheme
+``bench_origin_scale``            HYCO at the origin project's size against the 3-minute target
 ================================  ===========================================================
 
 ``ratio`` is reference time / hybridkit time (higher is better, 1.0 = as fast) except where the
@@ -46,6 +47,7 @@ SUITE = {  # short name -> module
     "loading": "bench_data_loading",
     "memory": "bench_streaming_memory",
     "recovery": "bench_physical_recovery",
+    "origin": "bench_origin_scale",
 }
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
