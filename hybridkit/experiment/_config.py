@@ -83,7 +83,8 @@ class PhysicalSection:
 
     initial: dict = field(default_factory=lambda: {"viscosity": 2.5})  # name -> initial guess (number or expression)
     bounds: dict = field(default_factory=dict)  # name -> [low, high]; default: the model's valid range
-    trainer_params: PhysicalConfig = field(default_factory=PhysicalConfig)  # PhysicalTrainer options
+    # PhysicalTrainer options; the runner's on_failure default is "warn" (see __post_init__)
+    trainer_params: PhysicalConfig = field(default_factory=lambda: PhysicalConfig(on_failure="warn"))
     epochs: int = 1  # physical-only mode: fits (compare mode: cycles x physical_epochs)
 
     def __post_init__(self):
@@ -183,6 +184,13 @@ def experiment_config(doc: Mapping[str, Any] | ExperimentConfig | None) -> Exper
     if isinstance(doc, ExperimentConfig):
         return doc
     doc = dict(doc or {})
+    physical = doc.get("physical")
+    if physical is None or isinstance(physical, Mapping):  # from_dict converts trainer_params before
+        physical = dict(physical or {})                   # PhysicalSection sees it: the default goes in here
+        params = physical.get("trainer_params")
+        if params is None or isinstance(params, Mapping):
+            physical["trainer_params"] = {"on_failure": "warn", **dict(params or {})}
+        doc["physical"] = physical
     top = {k: v for k, v in doc.items() if k not in _SECTIONS}
     sections = {k: from_dict(cls, doc.get(k), where=k) for k, cls in _SECTIONS.items()}
     hybrid, batch = doc.get("hybrid"), sections["synthetic"].batch_size
