@@ -124,7 +124,8 @@ def _check_output_file(path: Path, what: str) -> None:
     from .experiment._preflight import check_writable_dir
 
     if path.is_dir():
-        raise ConfigError(f"{what} names the directory {path}, not a file. Fix: give a file name, e.g. {path / 'table.md'}.")
+        raise ConfigError(f"{what} names the directory {path}, not a file. Fix: give a file name, e.g. "
+                          f"{path / 'table.md'}.")
     check_writable_dir(path.parent, f"{what}: the directory", "choose a writable place")
 
 

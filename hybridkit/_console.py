@@ -59,11 +59,10 @@ def describe_error(exc: BaseException) -> str | None:
     checks (raised in a hybridkit module, saying what was expected or the fix). A
     ``RuntimeError`` that wraps a user error (the loss raised inside the optimiser) is that error.
     """
-    known = _known_errors()
-    if isinstance(exc, known):
-        text = str(exc)
-    elif isinstance(exc, OSError):
+    if isinstance(exc, OSError):  # DiskFullError too: its message without the "[Errno 28]"
         text = _os_text(exc)
+    elif isinstance(exc, _known_errors()):
+        text = str(exc)
     elif isinstance(exc, MemoryError):
         text = (f"out of memory ({exc or 'an allocation failed'}). Fix: smaller sizes (simulations, frames, grid, "
                 "batch_size, network).")

@@ -13,8 +13,8 @@ from .._io import atomic_write
 from ..data import AugmentedDataset, CacheManager, HybridDataset, coefficient, make_loader
 from ..models import ModelRegistry
 from ..physics import learnable
-from ..training import (CheckpointError, HybridTrainer, PhysicalTrainer, SyntheticTrainer, barrier, distributed_loader, init_distributed,
-                        is_distributed)
+from ..training import (CheckpointError, HybridTrainer, PhysicalTrainer, SyntheticTrainer, barrier, distributed_loader,
+                        init_distributed, is_distributed)
 from ._config import ExperimentConfig, experiment_config
 from ._data import ExperimentData, prepare_data, real_dataset
 from ._evaluate import evaluate_run, plain

@@ -123,7 +123,8 @@ def _check_physical(cfg: ExperimentConfig, model) -> None:
                                     bounds=tuple(bounds) if bounds is not None else None))
         except (ValueError, TypeError) as e:
             raise ConfigError(f"physical.initial.{name} = {value!r} with bounds {bounds}: {e} Fix: an initial "
-                              f"guess inside [low, high] with low < high, e.g. bounds: {{{name}: [0.01, 5.0]}}.") from None
+                              f"guess inside [low, high] with low < high, e.g. bounds: {{{name}: [0.01, 5.0]}}."
+                              ) from None
     try:
         PhysicalTrainer(p.trainer_params, model, params)
     except (ValueError, TypeError) as e:
@@ -144,8 +145,8 @@ def _check_network(cfg: ExperimentConfig, model) -> None:
         if tuple(out.shape) != (1, channels) + tuple(grid.resolution):
             raise ValueError(f"it maps a state of shape {(1, channels) + tuple(grid.resolution)} to {tuple(out.shape)}")
         SyntheticTrainer(s.trainer_params, net)
-    except ConfigError:
-        raise
+    except ConfigError as e:  # an unknown or mistyped option
+        raise ConfigError(f"synthetic.model {s.model!r} with model_params {dict(s.model_params)}: {e}") from None
     except (ValueError, TypeError, RuntimeError, KeyError) as e:
         raise ConfigError(f"synthetic.model {s.model!r} with model_params {dict(s.model_params)} does not fit the "
                           f"grid {tuple(grid.resolution)} of data.pde_params: {e}" +

@@ -106,8 +106,9 @@ def unrecorded(directory: Path) -> StaleRunError:
 
 def beyond(directory: Path, done: int, wanted: int, unit: str, key: str) -> StaleRunError:
     """The refusal of a checkpoint that went further than the config asks."""
+    fix = _FIX.replace("Fix: ", f"Fix: set {key} >= {done}, or ")
     return StaleRunError(f"{directory / CHECKPOINT} holds {done} {unit}, this config asks for {wanted} ({key}): the "
-                         f"result after {wanted} is not in it. {_FIX.replace('Fix: ', f'Fix: set {key} >= {done}, or ')}")
+                         f"result after {wanted} is not in it. {fix}")
 
 
 def write_record(directory: Path, cfg: ExperimentConfig, mode: str, data_digests: dict) -> Path:

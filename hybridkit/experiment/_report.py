@@ -106,8 +106,10 @@ def write_figures(result: dict, cfg, data: ExperimentData, run_dir: Path) -> lis
         save(fig, "fits.png", "Objective of each physical fit per loss evaluation")
     cycles = modes.get("hybrid", {}).get("cycles") or []
     if cycles:
-        save(plot_cycles(cycles), "cycles.png", "Loss on the observed data before and after each update, per cycle "
-                                                "(reverted updates marked)")
+        losses = [c[m][k] for c in cycles for m in ("synthetic", "physical")
+                  for k in ("real_loss_before", "real_loss_after")]  # a loss of exactly 0: a linear axis
+        save(plot_cycles(cycles, log=all(v > 0 for v in losses)), "cycles.png",
+             "Loss on the observed data before and after each update, per cycle (reverted updates marked)")
         for name, true in data.true_params.items():
             values = [c["params"].get(name) for c in cycles]
             initial = modes["hybrid"].get("initial_params", {}).get(name)
