@@ -255,7 +255,13 @@ def _describe(dm, path: Path, source: str, how: str) -> None:
     print("read     hybridkit.data.DataManager(path); HybridDataset(dm, sim_indices, field_names)")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m hybridkit``: :func:`main`, then the process ends with its exit code (at once
+    after an interrupt, see :func:`hybridkit._console.exit_process`)."""
     from hybridkit._console import exit_process
 
     exit_process(main())
+
+
+if __name__ == "__main__":
+    cli()

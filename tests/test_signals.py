@@ -280,3 +280,36 @@ def test_deferred_signals_wait_for_the_block_and_act_at_once_inside_immediate():
                 signal.raise_signal(signal.SIGINT)
         assert d.pending is None
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_signal_whose_handler_does_not_raise_never_passes_a_cut_fit_off_as_converged():
+    """A SIGINT handler that only logs (called when the optimiser has ended): the fit the signal cut
+    short is 'not_converged', and says why."""
+    import numpy as np
+
+    import hybridkit.training._fit as fit_module
+    from hybridkit import GridSpec
+    from hybridkit.physics import Burgers, learnable
+    from hybridkit.training import PhysicalTrainer
+
+    model = Burgers(GridSpec((16,), (100.0,)), dt=0.2, viscosity=2.0)
+    traj = model.rollout(model.random_state(2, seed=0), 3, model.true_params)
+    init, tgt = {k: v.time[0] for k, v in traj.items()}, {k: v.time[1:] for k, v in traj.items()}
+    trainer = PhysicalTrainer({"num_predict_steps": 3, "on_failure": "warn"}, model, [learnable("viscosity", 4.0)])
+    seen, grad, calls = [], torch.autograd.grad, []
+
+    def grad_then_signal(*a, **k):  # in phiml's gradient code, outside the loss: the signal is held
+        calls.append(1)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)
+        return grad(*a, **k)
+
+    before = signal.signal(signal.SIGINT, lambda s, f: seen.append(s))
+    try:
+        torch.autograd.grad = grad_then_signal
+        with pytest.warns(fit_module.FitWarning, match="stopped early by signal 2"):
+            result = trainer.fit(init, tgt, progress=False)
+    finally:
+        torch.autograd.grad = grad
+        signal.signal(signal.SIGINT, before)
+    assert seen == [signal.SIGINT] and result.status == "not_converged" and np.isfinite(result.final_loss)

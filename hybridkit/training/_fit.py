@@ -200,6 +200,9 @@ class _Fit:
         if self.error is not None:  # KeyboardInterrupt / SystemExit: as they were
             raise self.error
         status = self._verdict(info)
+        if self.deferral.pending is not None:  # a signal whose handler did not raise ended the optimiser early
+            self.notes.append(f"stopped early by signal {self.deferral.pending}")
+            status = "not_converged" if status == "converged" else status
         obj, params, data, reg = self.best
         return self._result(params, data, data0, reg, int(info.iterations.numpy().max()), status, _msg(info), t0)
 
