@@ -100,7 +100,7 @@ def write_figures(result: dict, cfg, data: ExperimentData, run_dir: Path) -> lis
             if m in modes and any(f["loss_history"] for f in modes[m].get("fits", []))}
     if fits:
         starts = _fit_starts(modes.get("physical", modes.get("hybrid"))["fits"]) if len(fits) == 1 else None
-        fig = plot_losses(fits, xlabel="loss evaluation", ylabel="objective (1 at the start of a fit)",
+        fig = plot_losses(fits, xlabel="loss evaluation", ylabel="objective / its initial value",
                           marks={"start of a fit": starts} if starts else None,
                           title="the physical fits' objective per evaluation")
         save(fig, "fits.png", "Objective of each physical fit per loss evaluation")
