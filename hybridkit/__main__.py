@@ -6,6 +6,11 @@ Commands:
     evidence   run the evidence scenarios (configs/evidence_*.yaml) and print / write the table.
     notebooks  execute notebooks/*.ipynb headless (full mode) into a results folder, with
                self-contained HTML (formulas as MathML, players as animations, nothing from a CDN).
+
+Every command checks what it can before any work. An error the user can fix is one line,
+``error: <what> (Fix: <fix>)``, exit 2; a traceback appears only for a bug in hybridkit, and the
+line after it says so (exit 1). Ctrl-C / SIGTERM: one line saying what was kept, exit 130 / 143.
+Repeated warnings are shown once and counted at the end.
 """
 from __future__ import annotations
 
@@ -71,63 +76,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     nb.add_argument("--no-html", dest="html", action="store_false", help="write only the .ipynb")
     nb.set_defaults(run=_notebooks)
     args = parser.parse_args(argv)
-    return int(args.run(args) or 0)
+    from ._console import run_command
+
+    return run_command(lambda: args.run(args))
 
 
 def _run(args) -> int:
-    from ._config import ConfigError
-    from .experiment import load_config, run_experiment
+    from .experiment import check_experiment, load_config, run_experiment
 
     overrides = list(args.overrides) + ([f"mode={args.mode}"] if args.mode else [])
-    try:
-        cfg, _ = load_config(args.config, overrides)
-    except (ConfigError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cfg, _ = load_config(args.config, overrides)
     out = args.out if args.out is not None else Path("runs") / cfg.name
+    check_experiment(cfg, out)  # before torch threads, data or training (run_experiment checks again: cheap)
     _set_threads(args.threads)
-    try:
-        run_experiment(cfg, out, progress=sys.stderr.isatty(), resume=not args.fresh,
-                       log=lambda m: print(m, flush=True))
-    except _user_errors() as e:  # a bad value found once the run starts: the message, no traceback
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
+    run_experiment(cfg, out, progress=sys.stderr.isatty(), resume=not args.fresh,
+                   log=lambda m: print(m, flush=True))
     from .training import cleanup_distributed, is_rank_zero
 
     if is_rank_zero():  # under torchrun: once
-        print(f"results in {out}/ (metrics.json{', summary.md' if cfg.mode == 'compare' else ''}, plots)")
+        print(f"results in {out}/ (summary.md, metrics.json, figures)")
     cleanup_distributed()
     return 0
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "the config or a file is wrong" (each message says the fix), as opposed
-    to a bug, which keeps its traceback."""
-    from ._config import ConfigError
-    from ._expr import ExpressionError
-    from .data import DatasetFormatError
-    from .physics import StabilityError
-    from .training import CheckpointError, DivergenceError, FitError
-
-    return (ConfigError, ExpressionError, DatasetFormatError, StabilityError, CheckpointError,
-            DivergenceError, FitError)
-
-
 def _evidence(args) -> int:
-    from .experiment._evidence import run_evidence
+    from .experiment import check_experiment, load_config
+    from .experiment._evidence import scenario_configs, run_evidence
+    from .experiment._preflight import check_run_dir
+
+    from ._config import ConfigError
 
     _set_threads(args.threads)
-    from .experiment._evidence import scenario_configs
-
     configs = scenario_configs()
     if args.scenarios:
         wanted = [n.strip() for n in args.scenarios.split(",") if n.strip()]
         known = {p.stem: p for p in configs}
         unknown = [n for n in wanted if n not in known]
         if unknown:
-            print(f"error: unknown scenario(s) {unknown} (known: {sorted(known)})", file=sys.stderr)
-            return 2
+            raise ConfigError(f"Unknown scenario(s) {unknown}. Fix: choose among {sorted(known)}.")
         configs = [known[n] for n in wanted]
+    # every scenario checked before the first one runs (minutes in)
+    for path in configs:
+        cfg, _ = load_config(path, [f"data.seed={args.seeds[0]}", f"synthetic.init_seed={args.seeds[0]}",
+                                    *args.overrides, "mode=compare"])
+        check_experiment(cfg, args.out / cfg.name)
+    check_run_dir(args.out)
+    if args.table is not None:
+        _check_output_file(args.table, "--table")
+    if args.write_readme:
+        readme = Path(__file__).resolve().parents[1] / "README.md"
+        _check_output_file(readme, "--write-readme (README.md)")
     table = run_evidence(args.out, seeds=args.seeds, overrides=args.overrides, write_readme=args.write_readme,
                          progress=sys.stderr.isatty(), configs=configs)
     print(table)
@@ -145,11 +143,26 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _check_output_file(path: Path, what: str) -> None:
+    from ._config import ConfigError
+    from .experiment._preflight import check_writable_dir
+
+    if path.is_dir():
+        raise ConfigError(f"{what} names the directory {path}, not a file. Fix: give a file name, e.g. "
+                          f"{path / 'table.md'}.")
+    check_writable_dir(path.parent, f"{what}: the directory", "choose a writable place")
+
+
 def _set_threads(n: int | None) -> None:
     if n is None:
         return
-    if n < 1:
-        raise SystemExit(f"error: expected --threads >= 1, got {n}")
+    from ._checks import check_count
+    from ._config import ConfigError
+
+    try:
+        n = check_count(n, "--threads", minimum=1, fix="e.g. --threads 1.")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     import torch
 
     torch.set_num_threads(n)
@@ -158,9 +171,21 @@ def _set_threads(n: int | None) -> None:
 def _notebooks(args) -> int:
     import os
 
-    from nbclient.exceptions import CellExecutionError
+    from ._config import ConfigError
+    from .experiment._preflight import check_writable_dir
 
-    from .viz import export_notebook
+    try:
+        from nbclient.exceptions import CellExecutionError
+
+        from .viz import export_notebook
+    except ImportError as e:
+        raise ConfigError(f"python -m hybridkit notebooks needs the notebooks extra ({e}). Fix: pip install "
+                          "'hybridkit[notebooks]' (make venv installs it).") from None
+    if args.timeout < 1:
+        raise ConfigError(f"Expected --timeout >= 1 (seconds per cell), got {args.timeout}. Fix: e.g. --timeout 1800.")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file. Fix: give a directory (it is created if missing).")
+    check_writable_dir(args.out, "--out", "choose a writable directory")
 
     source = Path(__file__).resolve().parents[1] / "notebooks"
     paths = sorted(source.glob("[0-9][0-9]_*.ipynb"))
@@ -213,6 +238,13 @@ def _demo(args) -> int:
     else:
         cfg, source = DatasetConfig(), "built-in defaults"
     directory = args.out if args.out is not None else data_dir() / "datasets"
+    from ._config import ConfigError
+    from .experiment._preflight import check_writable_dir
+
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--out {directory} is a file. Fix: give a directory for the dataset (created if missing).")
+    check_writable_dir(directory, "The dataset directory", "pass --out with a writable directory, or set "
+                                                          "HYBRIDKIT_DATA")
     if args.force:
         (directory / f"{cfg.name}.h5").unlink(missing_ok=True)
     t0 = time.perf_counter()
@@ -247,5 +279,13 @@ def _describe(dm, path: Path, source: str, how: str) -> None:
     print("read     hybridkit.data.DataManager(path); HybridDataset(dm, sim_indices, field_names)")
 
 
+def cli() -> None:
+    """``python -m hybridkit``: :func:`main`, then the process ends with its exit code (at once
+    after an interrupt, see :func:`hybridkit._console.exit_process`)."""
+    from hybridkit._console import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

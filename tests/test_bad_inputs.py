@@ -931,3 +931,100 @@ def test_cache_cleared_while_written_and_listed(tmp_path):
     assert min(counts.values()) > 10, counts
     cache.clear()
     assert sorted(p.name for p in cache.root.iterdir()) == [".lock"]
+
+
+# =========================================================================== issue 14: the runner
+# Experiment configs refused before any work (hybridkit.experiment.check_experiment, run by
+# run_experiment and the command line first): counts, ranges and the limits they imply. Every
+# message names the key and the fix. The command-line side (one line, exit 2) is tests/test_cli.py.
+from hybridkit.experiment import StaleRunError, check_experiment, run_experiment  # noqa: E402
+
+_RUN = {"mode": "hybrid", "cycles": 1,
+        "data": {"pde_params": {"resolution": [16], "domain_size": [100.0], "dt": 0.2, "viscosity": 0.5},
+                 "num_train": 2, "num_test": 2, "num_frames": 6},
+        "synthetic": {"model": "ConvNet", "model_params": {"width": 4, "depth": 1}, "epochs": 1},
+        "physical": {"initial": {"viscosity": 1.0}, "trainer_params": {"num_predict_steps": 3}},
+        "hybrid": {"warmup_epochs": 1, "synthetic_epochs": 1, "physical_trajectories": 2},
+        "evaluate": {"steps": 3}}
+
+
+def _check(**changes):
+    """check_experiment of _RUN with ``section__key=value`` changes."""
+    import copy
+
+    doc = copy.deepcopy(_RUN)
+    for dotted, value in changes.items():
+        node, parts = doc, dotted.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    check_experiment(experiment_config(doc))
+
+
+CASES_RUNNER = [
+    ("run: synthetic.epochs -5", lambda c: _check(synthetic__epochs=-5),
+     ConfigError, r"Expected synthetic\.epochs as an integer >= 1, got -5\. Fix: train at least one epoch"),
+    ("run: physical.epochs 0", lambda c: _check(physical__epochs=0),
+     ConfigError, r"Expected physical\.epochs as an integer >= 1, got 0\. Fix"),
+    ("run: batch_size 0", lambda c: _check(synthetic__batch_size=0),
+     ConfigError, r"Expected synthetic\.batch_size as an integer >= 1, got 0\. Fix: e\.g\. batch_size: 16"),
+    ("run: data.seed -1", lambda c: _check(data__seed=-1),
+     ConfigError, r"Expected data\.seed as an integer >= 0 .*got -1\. Fix"),
+    ("run: init_seed -1", lambda c: _check(synthetic__init_seed=-1),
+     ConfigError, r"Expected synthetic\.init_seed as an integer >= 0 .*Fix"),
+    ("run: hybrid.seed -1", lambda c: _check(hybrid__seed=-1),
+     ConfigError, r"Expected hybrid\.seed as an integer >= 0 .*Fix"),
+    ("run: evaluate.steps 0", lambda c: _check(evaluate__steps=0),
+     ConfigError, r"Expected evaluate\.steps as an integer >= 1, got 0\. Fix"),
+    ("run: bounds [5, 1]", lambda c: _check(physical__bounds={"viscosity": [5, 1]}),
+     ConfigError, r"Expected physical\.bounds\.viscosity as \[low, high\] with low < high, got \[5, 1\]\. Fix"),
+    ("run: an infinite bound", lambda c: _check(physical__bounds={"viscosity": [0.1, float("inf")]}),
+     ConfigError, r"upper bound of physical\.bounds\.viscosity as a finite number, got inf\. Fix"),
+    ("run: evaluate.steps beyond the frames", lambda c: _check(evaluate__steps=50),
+     ConfigError, r"evaluate\.steps = 50 needs 51 frames .* Fix: set evaluate\.steps <= 5"),
+    ("run: the network's rollout beyond the frames", lambda c: _check(
+        synthetic__trainer_params={"rollout_schedule": [[0, 1], [5, 8]]}),
+     ConfigError, r"synthetic\.trainer_params\.num_predict_steps .* = 8 needs 9 frames .* Fix"),
+    ("run: observed_region beyond the domain", lambda c: _check(data__observed_region=[[50, 150]]),
+     ConfigError, r"entry \[50, 150\] \(axis x\) is not inside the domain \[0, 100\] .* Fix: one \[low, high\]"),
+    ("run: observed_region inverted", lambda c: _check(data__observed_region=[[60, 10]]),
+     ConfigError, r"entry \[60, 10\] .* with low < high\. Fix"),
+    ("run: observed_every", lambda c: _check(data__observed_every=2),
+     ConfigError, r"data\.observed_every is not supported by the experiment runner yet\. Fix: remove"),
+    ("run: UNet levels 6 on 16 cells", lambda c: _check(synthetic__model="UNet", synthetic__model_params={"levels": 6}),
+     ConfigError, r"does not fit the grid \(16,\) .* divisible by 64.* Fix: use fewer levels"),
+    ("run: a coefficient the PDE lacks", lambda c: _check(physical__initial={"diffusivity": 1.0}),
+     ConfigError, r"physical\.initial names \['diffusivity'\], which Burgers does not have\. Fix: learn some of"),
+    ("run: a regulariser on a scalar", lambda c: _check(physical__trainer_params={"regularizer": "gradient",
+                                                                                 "reg_weight": 0.1,
+                                                                                 "num_predict_steps": 3}),
+     ConfigError, r"physical: regularizer='gradient' acts on field parameters.* Fix: set regularizer=None"),
+    ("run: 10**12 simulations", lambda c: _check(data__num_train=10**12),
+     ConfigError, r"make 349 TiB of data, more than this machine's .* of memory\. Fix: fewer simulations"),
+]
+
+
+def test_the_runner_table_is_large_and_unique():
+    ids = [c[0] for c in CASES + CASES_14 + CASES_RUNNER]
+    assert len(CASES_RUNNER) >= 15 and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("call, error, pattern", [c[1:] for c in CASES_RUNNER], ids=[c[0] for c in CASES_RUNNER])
+def test_bad_input_runner(ctx, call, error, pattern):
+    with pytest.raises(BaseException) as info:
+        call(ctx)
+    assert type(info.value) is error, f"expected {error.__name__}, got {type(info.value).__name__}: {info.value}"
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+def test_the_stale_result_of_the_issue_is_refused(tmp_path, monkeypatch):
+    """The issue's example: a run, then the same with another true viscosity into the same
+    directory. On main it resumed and reported the old fit (fitted 0.5 for a true 1.0)."""
+    monkeypatch.setenv("HYBRIDKIT_DATA", str(tmp_path / "data"))
+    run_experiment(_RUN, tmp_path / "run", progress=False, log=lambda m: None)
+    other = {**_RUN, "data": {**_RUN["data"], "pde_params": {**_RUN["data"]["pde_params"], "viscosity": 1.0}}}
+    with pytest.raises(StaleRunError, match=r"data\.pde_params\.viscosity: 0\.5 -> 1\.0\).*Fix: rerun with --fresh"):
+        run_experiment(other, tmp_path / "run", progress=False, log=lambda m: None)
+    fresh = run_experiment(other, tmp_path / "run", progress=False, resume=False, log=lambda m: None)
+    assert fresh["true_params"]["viscosity"] == 1.0
+    assert abs(fresh["modes"]["hybrid"]["params"]["viscosity"] - 1.0) < 1e-3

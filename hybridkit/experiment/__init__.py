@@ -5,7 +5,9 @@
 * :func:`prepare_data`, :class:`ExperimentData` — simulate (or reuse) clean and observed data,
   cached by content
 * :func:`run_experiment` — one mode (physical, synthetic, hybrid) or all three (``compare``),
-  with metrics, plots and a checkpoint in a run directory, resumable
+  with metrics, figures, ``summary.md`` and a checkpoint in a run directory, resumable
+* :func:`check_experiment` — what can be checked before any work (run by ``run_experiment``)
+* :class:`StaleRunError` — a run directory's checkpoint came from another config or other data
 * :func:`evaluate_run`, :func:`param_error`, :func:`summary_table` — judging on held-out data
 """
 from ._config import (DataSection, EvaluateSection, ExperimentConfig, PhysicalSection, SyntheticSection,
@@ -13,10 +15,13 @@ from ._config import (DataSection, EvaluateSection, ExperimentConfig, PhysicalSe
 from ._data import ExperimentData, build_physical_model, prepare_data
 from ._evaluate import evaluate_run, param_error
 from ._modes import run_experiment
+from ._preflight import check_experiment
+from ._provenance import StaleRunError
 from ._report import summary_table
 
 __all__ = [
     "ExperimentConfig", "DataSection", "SyntheticSection", "PhysicalSection", "EvaluateSection",
     "experiment_config", "load_config", "apply_overrides", "ExperimentData", "prepare_data",
     "build_physical_model", "run_experiment", "evaluate_run", "param_error", "summary_table",
+    "check_experiment", "StaleRunError",
 ]

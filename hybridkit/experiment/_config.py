@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from .._checks import check_count, check_real
 from .._config import ConfigError, from_dict
 from .._yaml import load_yaml, read_yaml
 from ..training import HybridConfig, PhysicalConfig, SyntheticConfig
@@ -46,6 +47,9 @@ class DataSection:
         if not 0 <= float(self.noise) < 10:
             raise ValueError(f"Expected 0 <= noise < 10 (relative), got {self.noise}.")
         _check_mapping(self.pde_params, "data.pde_params", "{resolution: [64], domain_size: [100.0], viscosity: 0.5}")
+        check_count(self.seed, "data.seed", maximum=_SEED_MAX, fix="e.g. seed: 0.")
+        if self.observed_every is not None:
+            check_count(self.observed_every, "data.observed_every", minimum=1, fix="e.g. observed_every: 5, or null.")
         if self.observed_region is not None and not _is_region(self.observed_region):
             raise ValueError(
                 f"Expected data.observed_region as [[low, high], ...] (one pair of numbers per axis) or "
@@ -66,6 +70,10 @@ class SyntheticSection:
 
     def __post_init__(self):
         _check_mapping(self.model_params, "synthetic.model_params", "{features: 16, levels: 2}")
+        check_count(self.epochs, "synthetic.epochs", minimum=1,
+                    fix="train at least one epoch, e.g. epochs: 40 (compare mode derives its epochs from hybrid).")
+        check_count(self.batch_size, "synthetic.batch_size", minimum=1, fix="e.g. batch_size: 16.")
+        check_count(self.init_seed, "synthetic.init_seed", maximum=_SEED_MAX, fix="e.g. init_seed: 0.")
         object.__setattr__(self, "trainer_params",
                            from_dict(SyntheticConfig, self.trainer_params, where="synthetic.trainer_params"))
 
@@ -92,10 +100,17 @@ class PhysicalSection:
         _check_mapping(self.bounds, "physical.bounds", "{viscosity: [0.01, 5.0]}")
         object.__setattr__(self, "trainer_params",
                            from_dict(RunPhysicalConfig, self.trainer_params, where="physical.trainer_params"))
+        check_count(self.epochs, "physical.epochs", minimum=1, fix="fit at least once, e.g. epochs: 1.")
         bad = {k: v for k, v in self.bounds.items() if not _is_pair(v)}
         if bad:
             raise ValueError(f"Expected physical.bounds as name -> [low, high], got {bad}. Fix: e.g. "
                              "{viscosity: [0.01, 5.0]}.")
+        for name, (low, high) in self.bounds.items():
+            check_real(low, f"the lower bound of physical.bounds.{name}", fix="e.g. [0.01, 5.0].")
+            check_real(high, f"the upper bound of physical.bounds.{name}", fix="e.g. [0.01, 5.0].")
+            if not low < high:
+                raise ValueError(f"Expected physical.bounds.{name} as [low, high] with low < high, got "
+                                 f"{[low, high]}. Fix: e.g. [{min(low, high)}, {max(low, high)}].")
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,9 @@ class EvaluateSection:
     """How the models are judged on the held-out simulations."""
 
     steps: int = 10  # rollout steps from frame 0 of each held-out simulation
+
+    def __post_init__(self):
+        check_count(self.steps, "evaluate.steps", minimum=1, fix="e.g. steps: 10 (at most data.num_frames - 1).")
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,14 @@ class ExperimentConfig:
             raise ValueError(f"Expected mode in {MODES}, got {self.mode!r}.")
         if int(self.cycles) < 0:
             raise ValueError(f"Expected cycles >= 0, got {self.cycles}.")
+        # seeds that would otherwise be refused only where they are used, after minutes of work
+        for where, seed in (("synthetic.trainer_params.seed", self.synthetic.trainer_params.seed),
+                            ("hybrid.seed", self.hybrid.seed)):
+            if isinstance(seed, int):
+                check_count(seed, where, maximum=_SEED_MAX, fix="a non-negative integer, e.g. 0.")
+
+
+_SEED_MAX = 2**63 - 1  # seeds are stored as int64
 
 
 def _check_mapping(value, where: str, example: str) -> None:
@@ -162,6 +188,13 @@ def experiment_config(doc: Mapping[str, Any] | ExperimentConfig | None) -> Exper
     if isinstance(doc, ExperimentConfig):
         return doc
     doc = dict(doc or {})
+    physical = doc.get("physical")
+    if physical is None or isinstance(physical, Mapping):  # from_dict converts trainer_params before
+        physical = dict(physical or {})                   # PhysicalSection sees it: the default goes in here
+        params = physical.get("trainer_params")
+        if params is None or isinstance(params, Mapping):
+            physical["trainer_params"] = {"on_failure": "warn", **dict(params or {})}
+        doc["physical"] = physical
     top = {k: v for k, v in doc.items() if k not in _SECTIONS}
     sections = {k: from_dict(cls, doc.get(k), where=k) for k, cls in _SECTIONS.items()}
     hybrid, batch = doc.get("hybrid"), sections["synthetic"].batch_size

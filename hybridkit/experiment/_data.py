@@ -47,8 +47,11 @@ def prepare_data(cfg: ExperimentConfig, *, cache: CacheManager | None = None, pr
     Files are cached by content of the ``data`` section, so every mode of a comparison and every
     rerun uses byte-identical data.
     """
-    cache = cache or CacheManager(data_dir() / "cache")
     d = cfg.data
+    if d.observed_every is not None:  # before minutes of simulation
+        raise ConfigError("data.observed_every is not supported by the experiment runner yet; "
+                          "use data.observed_region. Fix: remove observed_every.")
+    cache = cache or CacheManager(data_dir() / "cache")
     model = build_physical_model(cfg)
     n = int(d.num_train) + int(d.num_test)
     physics = {k: v for k, v in asdict(d).items() if k in ("pde", "pde_params", "num_train", "num_test",
@@ -75,9 +78,6 @@ def prepare_data(cfg: ExperimentConfig, *, cache: CacheManager | None = None, pr
     if d.observed_region is not None or d.observed_stride is not None:
         region = None if d.observed_region is None else [tuple(map(float, r)) for r in d.observed_region]
         observation = ObservationMask(spatial=spatial_mask(model.grid, region=region, every=d.observed_stride))
-    if d.observed_every is not None:
-        raise ConfigError("data.observed_every is not supported by the experiment runner yet; "
-                          "use data.observed_region. Fix: remove observed_every.")
     with DataManager(clean) as dm:
         true_params = {k: _public(dm.params(k, sims=0)) for k in model.param_names}
     return ExperimentData(model, Path(clean), Path(observed), train, list(range(d.num_train, n)),

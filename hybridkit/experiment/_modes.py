@@ -7,20 +7,23 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
+from .._io import atomic_write
 from ..data import AugmentedDataset, CacheManager, HybridDataset, coefficient, make_loader
 from ..models import ModelRegistry
 from ..physics import learnable
-from ..training import (HybridTrainer, PhysicalTrainer, SyntheticTrainer, barrier, distributed_loader, init_distributed,
-                        is_distributed)
+from ..training import (CheckpointError, HybridTrainer, PhysicalTrainer, SyntheticTrainer, barrier, distributed_loader,
+                        init_distributed, is_distributed)
 from ._config import ExperimentConfig, experiment_config
 from ._data import ExperimentData, prepare_data, real_dataset
 from ._evaluate import evaluate_run, plain
-from ._report import one_line, summary_table, write_json, write_plots
+from ._preflight import check_experiment, uses
+from ._provenance import (CHECKPOINT, RECORD, beyond, check_record, clear_run, data_digest, drop_unused_record,
+                          unrecorded, write_record)
+from ._report import (FIGURE_PATTERNS, RESULT_FILES, one_line, summary_markdown, write_figures, write_json)
 
 __all__ = ["run_experiment", "build_network", "build_trainers"]
-
-CHECKPOINT = "checkpoint.pt"  # in every mode's run directory: resumed by a rerun
 
 
 # ---------------------------------------------------------------------- models and trainers
@@ -49,9 +52,20 @@ def run_experiment(cfg, run_dir: str | os.PathLike, *, progress: bool = True, re
                    log=print) -> dict:
     """Run ``cfg`` (an :class:`ExperimentConfig` or dict) and write results to ``run_dir``.
 
-    ``run_dir`` receives ``metrics.json``, ``config.json``, plots (PNG) and ``checkpoint.pt``; in
-    ``compare`` mode one sub-folder per mode and a ``summary.md``. Rerunning the same command
-    resumes from the last completed epoch / fit / cycle (said in the log) unless ``resume=False``.
+    ``run_dir`` receives ``metrics.json``, ``config.json``, ``summary.md`` (what was run, the
+    results, the figures embedded), the figures (PNG: loss per epoch, per-cycle losses, parameter
+    trajectories, rollout errors) and per mode ``checkpoint.pt`` with ``checkpoint.json`` (the
+    config and data it came from); in ``compare`` mode one sub-folder per mode.
+
+    Everything that can be checked without simulating is checked first
+    (:func:`~hybridkit.experiment._preflight.check_experiment`). Rerunning the same config
+    resumes from the last completed epoch / fit / cycle (said in the log), also with more cycles
+    or epochs; a checkpoint made with a config or data that give other results is refused
+    (:class:`~hybridkit.experiment.StaleRunError`: start over with ``resume=False`` / ``--fresh``,
+    which first removes the old checkpoints and results, or use another directory). A run that
+    fails leaves no results and no record without a checkpoint behind; an interrupted one
+    (Ctrl-C, SIGTERM under the command line) keeps its checkpoints, and the exception carries a
+    note saying what was kept.
 
     Under ``torchrun`` (``torchrun --nproc_per_node=N -m hybridkit run CONFIG``) the synthetic and
     hybrid modes train data-parallel (``batch_size`` is the global batch); rank 0 prepares the
@@ -61,25 +75,57 @@ def run_experiment(cfg, run_dir: str | os.PathLike, *, progress: bool = True, re
 
     Returns:
         The metrics (also in ``metrics.json``).
+
+    Raises:
+        ConfigError: a value that cannot run (before any work); StaleRunError (a ConfigError):
+            the run directory holds another config's checkpoint.
     """
     cfg = experiment_config(cfg)
+    run_dir = Path(run_dir)
+    check_experiment(cfg, run_dir)  # before any work
     rank0 = init_distributed().is_rank_zero  # a no-op (rank 0 of 1) unless started by torchrun
     if not rank0:
         progress, log = False, (lambda *_: None)
-    run_dir = Path(run_dir)
+    subs = {mode: run_dir / mode if cfg.mode == "compare" else run_dir for mode in uses(cfg)}
+    if resume:
+        for mode, sub in subs.items():
+            check_record(sub, cfg, mode)  # a stale checkpoint is refused before the data are made
+    created = not run_dir.exists()
+    try:
+        return _run(cfg, run_dir, subs, progress=progress, resume=resume, log=log, rank0=rank0)
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM (hybridkit._signals.Interrupted): keep the checkpoints
+        if rank0:
+            for sub in subs.values():
+                drop_unused_record(sub)
+            e.add_note(_kept(subs))
+        raise
+    except BaseException:
+        if rank0:
+            for sub in subs.values():
+                drop_unused_record(sub)
+            if created:
+                _remove_empty(run_dir)
+        raise
+
+
+def _run(cfg: ExperimentConfig, run_dir: Path, subs: dict, *, progress, resume, log, rank0) -> dict:
+    if not resume and rank0:
+        removed = _clear(run_dir, subs)
+        if removed:
+            log(f"starting fresh in {run_dir} (resume off, --fresh): removed {', '.join(removed)}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    if rank0:
-        write_json(run_dir / "config.json", asdict(cfg))
-    else:
+    if not rank0:
         barrier()  # rank 0 simulates (or finds) the data first; the others then read its cache
     data = prepare_data(cfg, progress=progress)
     if rank0:
         barrier()
-    modes = ("physical", "synthetic", "hybrid") if cfg.mode == "compare" else (cfg.mode,)
+    digests = data_digest(*dict.fromkeys([data.clean, data.observed]))
     metrics = {}
-    for mode in modes:
-        sub = run_dir / mode if cfg.mode == "compare" else run_dir
+    for mode, sub in subs.items():
         sub.mkdir(parents=True, exist_ok=True)
+        has_checkpoint = resume and check_record(sub, cfg, mode, digests)
+        if rank0 and not has_checkpoint:
+            write_record(sub, cfg, mode, digests)  # before the first checkpoint: what it will come from
         t0 = time.perf_counter()
         metrics[mode] = _RUNNERS[mode](cfg, data, sub, progress=progress, resume=resume, log=log)
         metrics[mode]["seconds"] = time.perf_counter() - t0
@@ -87,59 +133,150 @@ def run_experiment(cfg, run_dir: str | os.PathLike, *, progress: bool = True, re
     result = {"name": cfg.name, "mode": cfg.mode, "modes": metrics, "true_params": plain(data.true_params)}
     if not rank0:
         return result
+    figures = write_figures(result, cfg, data, run_dir)
     write_json(run_dir / "metrics.json", result)
-    if cfg.mode == "compare":
-        (run_dir / "summary.md").write_text(summary_table(result))
-    write_plots(result, data, run_dir)
+    write_json(run_dir / "config.json", asdict(cfg))
+    atomic_write(run_dir / "summary.md", summary_markdown(result, cfg, figures))
     return result
 
 
-def _resume(trainer, path: Path, resume: bool, log, label: str) -> None:
-    """Load the run directory's checkpoint into ``trainer`` when resuming and there is one."""
-    if resume and path.exists():
-        trainer.load_checkpoint(path)
-        where = f"after cycle {trainer.cycle}" if isinstance(trainer, HybridTrainer) else f"at epoch {trainer.epoch}"
-        log(f"[{label}] resuming from {path} {where}")
+def _clear(run_dir: Path, subs: dict) -> list[str]:
+    """A fresh start: the modes' checkpoints and the old results go (nothing else is touched)."""
+    removed = []
+    for sub in dict.fromkeys(subs.values()):
+        removed += [str((sub / n).relative_to(run_dir)) for n in clear_run(sub)]
+    for name in RESULT_FILES:
+        if (run_dir / name).is_file():
+            (run_dir / name).unlink()
+            removed.append(name)
+    for pattern in FIGURE_PATTERNS:
+        for path in sorted(run_dir.glob(pattern)):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def _remove_empty(directory: Path) -> None:
+    """Remove ``directory`` if nothing but empty folders is in it (a failed first run)."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if not any(directory.iterdir()):
+        directory.rmdir()
+
+
+def _kept(subs: dict) -> str:
+    """What an interrupted run kept, for the message."""
+    kept = []
+    for mode, sub in subs.items():
+        path = sub / CHECKPOINT
+        if not path.exists():
+            continue
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)["state"]
+            where = (f"after cycle {state['cycle']}" if "cycle" in state else
+                     f"after {'fit' if 'params' in state else 'epoch'} {state['epoch']}")
+        except Exception:  # noqa: BLE001  (a note must not hide the interrupt)
+            where = "state unknown"
+        kept.append(f"{path} ({mode}, {where})")
+    if not kept:
+        return "nothing was kept: no epoch, fit or cycle had completed"
+    return f"kept {'; '.join(kept)}; rerun the same command to resume"
+
+
+def _resume(trainer, path: Path, resume: bool, log, label: str, target: int, key: str) -> None:
+    """Load the run directory's checkpoint into ``trainer`` when resuming and there is one;
+    refuse one without a record of its config or one that went further than ``target``."""
+    if not (resume and path.exists()):
+        return
+    try:
+        trainer.load_checkpoint(path)  # refuses what is not a checkpoint of this trainer first
+    except CheckpointError as e:
+        raise CheckpointError(f"{e} In a run directory: --fresh (resume=False) starts over there, --out runs "
+                              "elsewhere.") from None
+    if not (path.parent / RECORD).exists():
+        raise unrecorded(path.parent)
+    hybrid = isinstance(trainer, HybridTrainer)
+    done = trainer.cycle if hybrid else trainer.epoch
+    unit = "cycle" if hybrid else ("epoch" if isinstance(trainer, SyntheticTrainer) else "fit")
+    if done > target:
+        raise beyond(path.parent, done, target, f"{unit}(s)", key)
+    log(f"[{label}] resuming from {path} {'after cycle ' + str(done) if hybrid else f'at epoch {done}'}")
+
+
+class _Bar:
+    """The run's progress bar over epochs / fits / cycles; also a training callback."""
+
+    def __init__(self, enabled: bool, total: int, done: int, desc: str, unit: str):
+        self.bar = tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not enabled, leave=True,
+                        dynamic_ncols=True)
+
+    def __call__(self, trainer, record) -> None:
+        self.bar.update(1)
+        loss = getattr(record, "loss", None)
+        if loss is None and hasattr(record, "synthetic"):
+            loss = record.synthetic.real_loss
+        if loss is not None:
+            self.bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _save(path: Path):
     return lambda trainer, record: trainer.save_checkpoint(path)
 
 
+def _fits(trainer) -> list[dict]:
+    keep = ("epoch", "status", "iterations", "evaluations", "initial_loss", "final_loss", "message", "loss_history")
+    return [{k: f.to_dict()[k] for k in keep} for f in trainer.history]
+
+
 def _run_physical(cfg, data, run_dir, *, progress, resume, log) -> dict:
     probe = real_dataset(data, 1)
     _, physical = build_trainers(cfg, data, probe)
+    initial = physical.params
     real_p = real_dataset(data, physical.config.num_predict_steps, fields=True)
-    epochs = max(cfg.physical.epochs if cfg.mode != "compare" else cfg.cycles * cfg.hybrid.physical_epochs, 1)
+    compare = cfg.mode == "compare"
+    epochs = max(cfg.physical.epochs if not compare else cfg.cycles * cfg.hybrid.physical_epochs, 1)
     ckpt = run_dir / CHECKPOINT
-    _resume(physical, ckpt, resume, log, "physical")
+    key = "cycles x hybrid.physical_epochs" if compare else "physical.epochs"
+    _resume(physical, ckpt, resume, log, "physical", epochs, key)
+    bar = _Bar(progress, epochs, physical.epoch, "[physical] fits", "fit")
     try:
         if physical.epoch < epochs:
-            physical.train(real_p, epochs - physical.epoch, progress=progress, callbacks=[_save(ckpt)])
+            physical.train(real_p, epochs - physical.epoch, progress=False, callbacks=[_save(ckpt), bar])
     finally:
+        bar.close()
         probe.data_manager.close()
         real_p.data_manager.close()
     physical.save_params(run_dir / "physical.npz")
-    return {**evaluate_run(cfg, data, physical_params=physical.params), "fit_status": physical.history["status"]}
+    return {**evaluate_run(cfg, data, physical_params=physical.params), "fit_status": physical.history["status"],
+            "fits": _fits(physical), "initial_params": plain(initial)}
 
 
 def _run_synthetic(cfg, data, run_dir, *, progress, resume, log) -> dict:
     probe = real_dataset(data, 1)
     synthetic, _ = build_trainers(cfg, data, probe)
     real = real_dataset(data, synthetic.config.max_rollout_steps)
-    h = cfg.hybrid
-    epochs = cfg.synthetic.epochs if cfg.mode != "compare" else h.warmup_epochs + cfg.cycles * h.synthetic_epochs
+    h, compare = cfg.hybrid, cfg.mode == "compare"
+    epochs = cfg.synthetic.epochs if not compare else h.warmup_epochs + cfg.cycles * h.synthetic_epochs
     windows = AugmentedDataset.observed(real, data.observation)
     if is_distributed():  # each rank its share of every global batch; the order: seed + epoch
         loader = distributed_loader(windows, cfg.synthetic.batch_size, seed=cfg.data.seed)
     else:  # the order depends on (seed, epoch) only: a resumed run sees the batches of an unbroken one
         loader = make_loader(windows, batch_size=cfg.synthetic.batch_size, seed=cfg.data.seed, epoch_keyed=True)
     ckpt = run_dir / CHECKPOINT
-    _resume(synthetic, ckpt, resume, log, "synthetic")
+    key = "hybrid.warmup_epochs + cycles x hybrid.synthetic_epochs" if compare else "synthetic.epochs"
+    _resume(synthetic, ckpt, resume, log, "synthetic", epochs, key)
+    bar = _Bar(progress, epochs, synthetic.epoch, "[synthetic] epochs", "epoch")
     try:
         if synthetic.epoch < epochs:
-            synthetic.train(loader, epochs - synthetic.epoch, progress=progress, callbacks=[_save(ckpt)])
+            synthetic.train(loader, epochs - synthetic.epoch, progress=False, callbacks=[_save(ckpt), bar])
     finally:
+        bar.close()
         probe.data_manager.close()
         real.data_manager.close()
     return {**evaluate_run(cfg, data, network=synthetic.model), "loss": synthetic.history["loss"]}
@@ -148,17 +285,25 @@ def _run_synthetic(cfg, data, run_dir, *, progress, resume, log) -> dict:
 def _run_hybrid(cfg, data, run_dir, *, progress, resume, log) -> dict:
     probe = real_dataset(data, 1)
     synthetic, physical = build_trainers(cfg, data, probe)
+    initial = physical.params
     real = real_dataset(data, synthetic.config.max_rollout_steps)
     hybrid = HybridTrainer(cfg.hybrid, synthetic, physical, cache=CacheManager(run_dir / "cache"))
     ckpt = run_dir / CHECKPOINT
-    _resume(hybrid, ckpt, resume, log, "hybrid")
+    _resume(hybrid, ckpt, resume, log, "hybrid", cfg.cycles, "cycles")
+    bar = None
     try:
-        hybrid.train(real, max(cfg.cycles - hybrid.cycle, 0), progress=progress, checkpoint=ckpt)
+        if not hybrid.warmed_up:  # the warm-up alone first, with the network's bar over its epochs
+            hybrid.train(real, 0, progress=progress, checkpoint=ckpt)
+        bar = _Bar(progress, cfg.cycles, hybrid.cycle, "[hybrid] cycles", "cycle")
+        hybrid.train(real, cfg.cycles - hybrid.cycle, progress=False, checkpoint=ckpt, callbacks=[bar])
     finally:
+        if bar is not None:
+            bar.close()
         probe.data_manager.close()
         real.data_manager.close()
     out = evaluate_run(cfg, data, network=synthetic.model, physical_params=physical.params)
-    return {**out, "cycles": hybrid.history.to_list(), "loss": synthetic.history["loss"]}
+    return {**out, "cycles": hybrid.history.to_list(), "loss": synthetic.history["loss"], "fits": _fits(physical),
+            "initial_params": plain(initial)}
 
 
 _RUNNERS = {"physical": _run_physical, "synthetic": _run_synthetic, "hybrid": _run_hybrid}
