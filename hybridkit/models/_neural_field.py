@@ -1,4 +1,4 @@
-"""A neural field conditioned on the initial state: ``u(x, t | u_0)``, continuous in space and time.
+"""A neural field conditioned on the initial state: ``u(x, t | u_0)`` on the grid, at any real time.
 
 The HYCO authors' network (MJSteynberg/HYCO-Code) is a coordinate MLP ``u(x, y, t)`` fitted to one
 trajectory. Here the same coordinate MLP is conditioned on the window's initial state, so that one
@@ -92,7 +92,8 @@ class NeuralFieldConfig:
 
 
 class NeuralField(AbstractNeuralField):
-    """``u(x, t | u_0) = u_0(x) + t * MLP([gamma(x), gamma(t), f(x), z])``, continuous in ``x`` and ``t``.
+    """``u(x, t | u_0) = u_0(x) + t * MLP([gamma(x), gamma(t), f(x), z])`` on the grid's cells,
+    smooth in ``t`` (any real time).
 
     * ``f(x)``: local features of the initial state (dynamic and static channels together):
       ``encoder_layers`` size-preserving convolutions with the grid's padding, and the input
@@ -106,11 +107,10 @@ class NeuralField(AbstractNeuralField):
       ``t``. With them the MLP is a coordinate network, as in HYCO, conditioned on ``f`` and ``z``.
       The default ``space_modes=1`` (one period over the domain) tells the field where it is, for
       a coefficient that varies over the domain and is not an input, without the resolution to
-      memorise the training trajectories themselves. Measured (10-step error, seeds 0-2, the
-      ``evidence_b`` / ``evidence_c`` configs, synthetic only): 2 Burgers trajectories 0.009-0.012
-      with ``space_modes=1``, 0.005-0.011 with 0, 0.020-0.052 with 4; a diffusivity field, data
-      on half the domain: 0.011-0.027 with 1, 0.056-0.075 with 0, 0.036-0.063 with 4. Use 0 for
-      strictly translation-invariant problems, more where a coefficient varies faster.
+      memorise the training trajectories themselves (measured on 2 Burgers trajectories: 4
+      modes 2-5x worse than 1; on a diffusivity field seen on half the domain: 0 modes 2.5-6x
+      worse than 1). Use 0 for strictly translation-invariant problems, more where a
+      coefficient varies faster.
     * ``u_0 + t * ...``: at ``t = 0`` the prediction is the initial state exactly, and it is
       continuous in ``t`` from there. The last layer starts at zero: the untrained field is
       persistence (as the stepping networks start as the identity step).
