@@ -8,7 +8,9 @@ load that changes during the run disturbs less.
 
 The suite also times one ``SyntheticTrainer`` epoch of the FNO (registry defaults: width 32,
 16 modes, 4 layers) against the UNet above on the same windows, alternating (no target: it says
-what choosing the FNO costs per epoch).
+what choosing the FNO costs per epoch), and one epoch of the NeuralField (registry defaults)
+against the same UNet on 10-step windows: the field's rollout loss is one evaluation at 10
+times, the UNet's 10 compositions.
 
     .venv/bin/python benchmarks/bench_synthetic_trainer.py            # defaults below
     .venv/bin/python benchmarks/bench_synthetic_trainer.py --steps 4 --resolution 128 --repeats 15
@@ -27,7 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hybridkit import GridSpec
 from hybridkit.data import DataManager, HybridDataset, generate_dataset
-from hybridkit.models import FNO, UNet
+from hybridkit.models import FNO, NeuralField, UNet
 from hybridkit.training import SyntheticTrainer
 
 
@@ -126,7 +128,7 @@ def measure_models(models: dict, resolution=64, sims=16, frames=21, steps=2, bat
 
 def suite(quick: bool = False) -> list:
     """Rows for ``run_all.py``: epoch time, trainer vs bare loop (target: within 10%), and the
-    FNO's epoch next to the UNet's (no target)."""
+    FNO's and the NeuralField's epochs next to the UNet's (no target)."""
     from _common import Row, ms
 
     r = measure(repeats=7 if quick else 15)
@@ -145,7 +147,24 @@ def suite(quick: bool = False) -> list:
                     f"UNet {ms(unet)}", unet / fno, "none (the cost of choosing the FNO)", None,
                     f"ratio = UNet / FNO time; FNO width 32, 16 modes, 4 layers ({sizes['FNO']:,} "
                     f"parameters), UNet features 16, 2 levels ({sizes['UNet']:,})"))
+    rows.append(_neural_field_row(quick))
     return rows
+
+
+def _neural_field_row(quick: bool):
+    from _common import Row, ms
+
+    torch.manual_seed(0)
+    models = {"NeuralField": NeuralField(in_channels=1, out_channels=1),
+              "UNet": UNet(in_channels=1, out_channels=1, features=16, levels=2)}
+    sizes = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    t = measure_models(models, sims=4, steps=10, repeats=3 if quick else 5)  # 44 windows: 2 batches
+    field, unet = statistics.median(t["NeuralField"]), statistics.median(t["UNet"])
+    return Row("SyntheticTrainer epoch, NeuralField vs UNet (1D N=64, 44 windows of 10 steps, batch 32)", ms(field),
+               f"UNet {ms(unet)}", unet / field, "none (the cost of choosing the field)", None,
+               f"ratio = UNet / field time; the field evaluates 10 times at once, the UNet composes 10 "
+               f"steps; field defaults ({sizes['NeuralField']:,} parameters), UNet features 16 "
+               f"({sizes['UNet']:,})")
 
 
 def main() -> None:

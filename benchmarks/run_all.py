@@ -7,7 +7,7 @@ alternating order and reports medians:
 ================================  ===========================================================
 ``bench_physics_step``            Burgers step (1D, 2D) vs the same scheme in plain torch
 ``bench_synthetic_trainer``       SyntheticTrainer epoch vs a bare PyTorch loop; the FNO's
-                                  epoch next to the UNet's
+                                  and the NeuralField's epochs next to the UNet's
 ``bench_data_loading``            windows from HDF5 (cached, streaming) vs in memory, alone and
                                   feeding a training epoch
 ``bench_streaming_memory``        peak resident memory streaming a file larger than the cache

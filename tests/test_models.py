@@ -106,7 +106,7 @@ def test_registry_builds_synthetic_models_by_name():
     cfg = {"name": "ResNet", "in_channels": 2, "out_channels": 1, "ndim": 2, "width": 8, "depth": 2}
     net = ModelRegistry.get_synthetic_model("ResNet", config=cfg)
     assert isinstance(net, ResNet) and net.config.width == 8 and net.config.ndim == 2
-    with pytest.raises(ConfigError, match=r"'Unet'.*Did you mean 'UNet'.*\['ConvNet', 'FNO', 'ResNet', 'UNet'\]"):
+    with pytest.raises(ConfigError, match=r"'Unet'.*Did you mean 'UNet'.*\['ConvNet', 'FNO', 'NeuralField', 'ResNet', 'UNet'\]"):
         ModelRegistry.get_synthetic_model("Unet", config={})
     with pytest.raises(ConfigError, match="names model 'UNet'"):
         ModelRegistry.get_synthetic_model("ResNet", config={"name": "UNet", "in_channels": 1, "out_channels": 1})

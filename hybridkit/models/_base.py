@@ -16,8 +16,9 @@ C = TypeVar("C")
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
-def check_common(cfg) -> None:
-    """Validate the fields every network config has (raises ValueError; ``from_dict`` wraps it)."""
+def check_layout(cfg) -> None:
+    """Validate channel counts, ``ndim``, ``kernel_size`` and ``activation`` (the fields every
+    synthetic model's config has; raises ValueError, which ``from_dict`` wraps)."""
     if int(cfg.in_channels) < 1 or int(cfg.out_channels) < 1:
         raise ValueError(
             f"Expected in_channels >= 1 and out_channels >= 1, got {cfg.in_channels}, {cfg.out_channels}."
@@ -30,6 +31,12 @@ def check_common(cfg) -> None:
         )
     if cfg.activation not in ACTIVATIONS:
         raise ValueError(f"Expected activation in {sorted(ACTIVATIONS)}, got {cfg.activation!r}.")
+
+
+def check_common(cfg) -> None:
+    """Validate the fields every stepping network's config has: :func:`check_layout` and the
+    channel counts that ``residual`` needs."""
+    check_layout(cfg)
     if cfg.residual and cfg.out_channels > cfg.in_channels:
         raise ValueError(
             f"residual=True predicts u + net(u) from the first out_channels input channels, so it needs "
@@ -68,6 +75,19 @@ def output_conv(cfg, c_in: int) -> nn.Module:
     return layer
 
 
+def check_input(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise ValueError unless ``x`` is ``(batch, model.config.in_channels, *space)`` with
+    ``model.config.ndim`` spatial axes."""
+    cfg = model.config
+    if x.ndim != cfg.ndim + 2 or x.shape[1] != cfg.in_channels:
+        space = ", ".join(["x", "y", "z"][: cfg.ndim])
+        raise ValueError(
+            f"{type(model).__name__} expects input (batch, {cfg.in_channels}, {space}), got "
+            f"{tuple(x.shape)}. Fix: add a batch axis with x[None] for one sample, or build the "
+            f"network with in_channels / ndim matching the data."
+        )
+
+
 class AbstractNetwork(nn.Module, abc.ABC):
     """A network that maps the current state to the next state of the dynamic fields.
 
@@ -87,14 +107,7 @@ class AbstractNetwork(nn.Module, abc.ABC):
         """``(batch, in_channels, *space) -> (batch, out_channels, *space)``."""
 
     def _check_input(self, x: torch.Tensor) -> None:
-        cfg = self.config
-        if x.ndim != cfg.ndim + 2 or x.shape[1] != cfg.in_channels:
-            space = ", ".join(["x", "y", "z"][: cfg.ndim])
-            raise ValueError(
-                f"{type(self).__name__} expects input (batch, {cfg.in_channels}, {space}), got "
-                f"{tuple(x.shape)}. Fix: add a batch axis with x[None] for one sample, or build the "
-                f"network with in_channels / ndim matching the data."
-            )
+        check_input(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Next state of the dynamic channels, ``(batch, out_channels, *space)``."""

@@ -12,6 +12,7 @@ from .._config import ConfigError, check_keywords
 from .._grid import GridSpec
 from ._convnet import ConvNet
 from ._fno import FNO
+from ._neural_field import NeuralField
 from ._resnet import ResNet
 from ._unet import UNet
 
@@ -36,7 +37,7 @@ class ModelRegistry:
     """
 
     _synthetic: dict[str, type[nn.Module]] = {"UNet": UNet, "ResNet": ResNet, "ConvNet": ConvNet,
-                                                  "FNO": FNO}
+                                                  "FNO": FNO, "NeuralField": NeuralField}
     _physical: dict[str, str | type] = {
         "Burgers": "Burgers", "BurgersPDE": "Burgers",
         "Diffusion": "Diffusion", "DiffusionPDE": "Diffusion",

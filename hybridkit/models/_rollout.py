@@ -1,15 +1,18 @@
-"""The autoregressive rollout of a network: the one loop that training and evaluation share."""
+"""The rollout of a synthetic model: the one loop that training and evaluation share."""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
 
+from ._neural_field import AbstractNeuralField
+
 
 def rollout(model: Callable[[torch.Tensor], torch.Tensor], initial: torch.Tensor, n_steps: int) -> torch.Tensor:
     """Apply ``model`` ``n_steps`` times, feeding each prediction back as the next input.
 
-    The input holds the dynamic channels first and the static ones after them; the model returns
+    A neural field (:class:`AbstractNeuralField`) is not composed: its rollout is
+    ``model.predict(initial, [1, ..., n_steps])``, its own prediction at those times. The input holds the dynamic channels first and the static ones after them; the model returns
     the next dynamic channels. The static channels of ``initial`` are appended unchanged at every
     step: ``x_{t+1} = cat(model(x_t), static)``. Differentiable (no ``no_grad`` here: training
     back-propagates through the whole rollout).
@@ -27,6 +30,9 @@ def rollout(model: Callable[[torch.Tensor], torch.Tensor], initial: torch.Tensor
     """
     if int(n_steps) < 1:
         raise ValueError(f"Expected n_steps >= 1, got {n_steps}.")
+    if isinstance(model, AbstractNeuralField):
+        times = torch.arange(1, int(n_steps) + 1, dtype=initial.dtype, device=initial.device)
+        return model.predict(initial, times)
     x, static, preds = initial, None, []
     for _ in range(int(n_steps)):
         y = model(x)
