@@ -50,6 +50,7 @@ def atomic_write(path: str | os.PathLike, content: bytes | str | Callable[[Path]
             with os.fdopen(fd, "wb") as fh:
                 fh.write(content.encode() if isinstance(content, str) else content)
         _fsync(tmp)
+        _default_mode(tmp)
         with rename_lock() if rename_lock is not None else contextlib.nullcontext():
             if overwrite or not _link_new(tmp, path):
                 os.replace(tmp, path)
@@ -72,6 +73,14 @@ def _link_new(tmp: Path, path: Path) -> bool:
     except OSError:  # e.g. EPERM / ENOTSUP on filesystems without hard links
         return False
     return True
+
+
+def _default_mode(path: Path) -> None:
+    """Give the file the permissions an ordinary ``open(path, "w")`` would (``mkstemp`` makes it
+    readable by its owner only): ``0o666`` less the process' umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _fsync(path: Path) -> None:
