@@ -337,8 +337,17 @@ def _settled_image(page, image, old_src: str, timeout_s: float = 60.0) -> dict:
 
 
 def _open_notebook(page, lab: Lab, name: str, num_cells: int):
-    """Open ``name`` in JupyterLab and wait until its last cell is shown and its kernel is idle."""
-    page.goto(lab.url(f"/lab/tree/{name}"), timeout=PAGE_LOAD_S * 1000)
+    """Open ``name`` in JupyterLab and wait until its last cell is shown and its kernel is idle.
+
+    Each notebook gets a workspace of its own: the default one would reopen the notebooks of the
+    earlier tests beside it, and Run All could then go to one of those (measured: it did).
+    """
+    stem = Path(name).stem
+    page.goto(lab.url(f"/lab/workspaces/{stem}/tree/{name}"), timeout=PAGE_LOAD_S * 1000)
+    tabs = page.locator("#jp-main-dock-panel .lm-DockPanel-tabBar .lm-TabBar-tab")
+    page.locator("#jp-main-dock-panel .lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current",
+                 has_text=name).wait_for(timeout=PAGE_LOAD_S * 1000)
+    assert tabs.count() == 1, tabs.all_inner_texts()
     # (The toolbar's execution indicator reads "idle" for a moment before the kernel connects;
     # the status bar names the kernel.)
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
