@@ -18,12 +18,19 @@ Set-up done by the session fixture, so that ``make test`` needs nothing else:
 * JupyterLab from this environment on ``127.0.0.1`` (random free port, random token, a temporary
   root dir, settings and workspaces), stopped again when the session ends.
 
-A second test exports a small notebook (formulas, a player) with ``hybridkit.viz.export_notebook``
+The stored notebooks 03 (hybrid training) and 05 (your own data) are run the same way (a copy
+without outputs, in fast mode: the kernel inherits ``HYBRIDKIT_FAST=1`` from conftest.py): Run
+All must reach the end without a traceback (the notebooks' own asserts included), every player in
+the code must render as a widget, and the last one (in 03 the one with error panels) must follow
+its slider.
+
+A last test exports a small notebook (formulas, a player) with ``hybridkit.viz.export_notebook``
 (what ``python -m hybridkit notebooks`` runs) and opens the HTML from disk with the network
 blocked: every request that is not the file itself fails the test, the formulas must be rendered
 MathML elements with a size, and the player's animation must step and play.
 
-Every wait is bounded: server start <= 90 s, page load <= 60 s, running the cells <= 120 s.
+Every wait is bounded: server start <= 90 s, page load <= 60 s, running the cells <= 120 s
+(a stored notebook: <= 600 s).
 """
 from __future__ import annotations
 
@@ -240,6 +247,11 @@ def lab(tmp_path_factory):
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Every cell attached and rendered (the default lets the browser skip cells out of view): the
+    # outputs at the end of a long notebook can then be found and read without scrolling to them.
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     jupyter = Path(sys.executable).with_name("jupyter")
     cmd = [
         str(jupyter), "lab", "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
@@ -324,120 +336,203 @@ def _settled_image(page, image, old_src: str, timeout_s: float = 60.0) -> dict:
     pytest.fail(f"The widget image kept changing for {timeout_s} s", pytrace=False)
 
 
-def test_player_renders_and_slider_changes_plot_in_jupyterlab(chromium, lab):
+def _open_notebook(page, lab: Lab, name: str, num_cells: int):
+    """Open ``name`` in JupyterLab and wait until its last cell is shown and its kernel is idle.
+
+    Each notebook gets a workspace of its own: the default one would reopen the notebooks of the
+    earlier tests beside it, and Run All could then go to one of those (measured: it did).
+    """
+    stem = Path(name).stem
+    page.goto(lab.url(f"/lab/workspaces/{stem}/tree/{name}"), timeout=PAGE_LOAD_S * 1000)
+    tabs = page.locator("#jp-main-dock-panel .lm-DockPanel-tabBar .lm-TabBar-tab")
+    page.locator("#jp-main-dock-panel .lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current",
+                 has_text=name).wait_for(timeout=PAGE_LOAD_S * 1000)
+    assert tabs.count() == 1, tabs.all_inner_texts()
+    # (The toolbar's execution indicator reads "idle" for a moment before the kernel connects;
+    # the status bar names the kernel.)
+    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    notebook.locator(".jp-Cell").nth(num_cells - 1).wait_for(state="attached", timeout=PAGE_LOAD_S * 1000)
+    page.locator(".jp-StatusBar-Widget").filter(has_text=KERNEL_IDLE).wait_for(timeout=PAGE_LOAD_S * 1000)
+    return notebook
+
+
+def _run_all(page, notebook, timeout_s: float) -> str:
+    """Run > Run All Cells, as a user would; wait for the done marker. Returns the outputs' text."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
-    started = time.monotonic()
-    _write_notebook(lab.root / "player.ipynb")
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "browser_field_player.png"
-    failure_shot = ARTIFACTS / "browser_failure.png"
-    for old in (shot, failure_shot):
-        old.unlink(missing_ok=True)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+    done = notebook.locator(".jp-OutputArea-output", has_text=DONE_MARKER)
+    raised = notebook.locator(".jp-OutputArea-output", has_text="Traceback")
+    try:  # a cell that raises stops Run All: no need to wait for the marker then
+        done.or_(raised).first.wait_for(state="attached", timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        outputs = notebook.locator(".jp-OutputArea").all_inner_texts()
+        pytest.fail(f"Run All did not reach the last cell within {timeout_s:.0f} s. "
+                    f"Outputs so far: {outputs}", pytrace=False)
+    if raised.count():
+        pytest.fail(f"A notebook cell raised:\n{raised.first.text_content()}", pytrace=False)
+    page.locator(".jp-StatusBar-Widget").filter(has_text=KERNEL_IDLE).wait_for(timeout=timeout_s * 1000)
+    text = "\n".join(notebook.locator(".jp-OutputArea").all_text_contents())
+    assert "Traceback" not in text, text
+    return text
 
-    with sync_playwright() as pw:
+
+def _check_player(page, widget, shot: Path) -> dict:
+    """The widget rendered (play button, slider, image; no error or pending placeholder), and
+    dragging its slider with the mouse to ~3/4 shows that frame, Home shows frame 0 again.
+    Keeps a screenshot of the moved frame in ``shot``. Returns what was measured."""
+    widget.wait_for(state="visible", timeout=PAGE_LOAD_S * 1000)
+    widget.scroll_into_view_if_needed()
+    play = widget.locator(".widget-play")
+    slider = widget.locator(".widget-slider")
+    image = widget.locator("img.widget-image")
+    assert play.count() == 1 and slider.count() == 1 and image.count() == 1, widget.inner_html()[:2000]
+    assert play.locator("button").count() >= 1  # play / pause / stop / repeat
+    page_text = page.locator("body").inner_text()
+    assert "Error displaying widget" not in page_text
+    assert "Loading widget..." not in page_text
+    readout = slider.locator(".widget-readout")
+    assert readout.inner_text().strip() == "0"
+    handle = slider.locator(".noUi-handle")
+    last = round(float(handle.get_attribute("aria-valuemax")))
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                           arg=image.element_handle(), timeout=PAGE_LOAD_S * 1000)
+    before = image.evaluate(_IMAGE_STATE_JS)
+    assert before["width"] > 300 and before["height"] > 200, before
+    assert before["size"] > 5000, before  # a real plot, not an empty picture
+
+    # Drag the slider handle to about three quarters of its track with the mouse.
+    track = slider.locator(".noUi-base")
+    hbox, tbox = handle.bounding_box(), track.bounding_box()
+    page.mouse.move(hbox["x"] + hbox["width"] / 2, hbox["y"] + hbox["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(tbox["x"] + 0.75 * tbox["width"], hbox["y"] + hbox["height"] / 2, steps=10)
+    page.mouse.up()
+    frame = int(readout.inner_text().strip())
+    assert last // 2 <= frame <= last, (frame, last)  # 3/4 of 0..last, give or take the handle
+
+    # The kernel re-renders the frame (once per value the drag passed) and the new PNG replaces
+    # the old one: wait for the last one, then compare the pictures.
+    after = _settled_image(page, image, before["src"])
+    assert after["sha256"] != before["sha256"], (before, after)
+    assert (after["width"], after["height"]) == (before["width"], before["height"])
+    assert int(readout.inner_text().strip()) == frame
+
+    # The picture follows the slider, it does not merely change: back at frame 0 (Home key on the
+    # focused handle) the kernel draws the very first PNG again.
+    page.screenshot(path=str(shot))  # the moved frame, kept as the artefact
+    handle.focus()
+    handle.press("Home")
+    page.wait_for_function("(el) => el.textContent.trim() === '0'", arg=readout.element_handle(),
+                           timeout=10_000)
+    back = _settled_image(page, image, after["src"])
+    assert back["sha256"] == before["sha256"], (before, back)
+    assert "Error displaying widget" not in page.locator("body").inner_text()
+    # Shown at most at its own size, undistorted (a 550 x 360 picture once filled the cell, 964 x 631).
+    shown = image.bounding_box()
+    assert shown["width"] <= before["width"] + 1, (shown, before)
+    assert abs(shown["width"] / shown["height"] - before["width"] / before["height"]) < 0.02 * before["width"] / before["height"]
+    return {"frame": frame, "last": last, "png": (before["width"], before["height"]),
+            "shown": (round(shown["width"]), round(shown["height"]))}
+
+
+class _Browser:
+    """A headless Chromium page for one test; a screenshot of the page if the test fails."""
+
+    def __init__(self, chromium: str, failure_shot: Path):
+        self.chromium, self.failure_shot = chromium, failure_shot
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.failure_shot.unlink(missing_ok=True)
+        self._pw = sync_playwright().start()
         # launch() gives Chromium a fresh temporary profile (--user-data-dir) and removes it again.
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-                                     timeout=PAGE_LOAD_S * 1000)
-        page = None
+        self.browser = self._pw.chromium.launch(executable_path=self.chromium, headless=True,
+                                                args=CHROMIUM_ARGS, timeout=PAGE_LOAD_S * 1000)
+        self.page = self.browser.new_page(viewport={"width": 1400, "height": 1100})
+        self.page.set_default_timeout(PAGE_LOAD_S * 1000)
+        return self.page
+
+    def __exit__(self, kind, value, tb):
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(PAGE_LOAD_S * 1000)
-            page.goto(lab.url("/lab/tree/player.ipynb"), timeout=PAGE_LOAD_S * 1000)
-
-            # The notebook is open and its kernel is ready. (The toolbar's execution indicator reads
-            # "idle" for a moment before the kernel connects; the status bar names the kernel.)
-            notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-            notebook.locator(".jp-CodeCell").nth(len(NOTEBOOK_CELLS) - 1).wait_for(
-                state="visible", timeout=PAGE_LOAD_S * 1000)
-            page.locator(".jp-StatusBar-Widget").filter(has_text=KERNEL_IDLE).wait_for(
-                timeout=PAGE_LOAD_S * 1000)
-
-            # Run > Run All Cells, as a user would.
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-            done = notebook.locator(".jp-OutputArea-output", has_text=DONE_MARKER)
-            raised = notebook.locator(".jp-OutputArea-output", has_text="Traceback")
-            try:  # a cell that raises stops Run All: no need to wait for the marker then
-                done.or_(raised).first.wait_for(timeout=RUN_CELLS_S * 1000)
-            except PlaywrightTimeout:
-                outputs = notebook.locator(".jp-OutputArea").all_inner_texts()
-                pytest.fail(f"Run All did not reach the last cell within {RUN_CELLS_S} s. "
-                            f"Outputs so far: {outputs}", pytrace=False)
-            if raised.count():
-                pytest.fail(f"A notebook cell raised:\n{raised.first.inner_text()}", pytrace=False)
-            page.locator(".jp-StatusBar-Widget").filter(has_text=KERNEL_IDLE).wait_for(
-                timeout=RUN_CELLS_S * 1000)
-
-            outputs_text = "\n".join(notebook.locator(".jp-OutputArea").all_inner_texts())
-            assert "Traceback" not in outputs_text, outputs_text
-            assert "(21, 64)" in outputs_text, outputs_text  # the trajectory: 21 frames of 64 cells
-
-            # The widget rendered: play button, slider, image; no error or pending placeholder.
-            widget = notebook.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").first
-            widget.wait_for(state="visible", timeout=PAGE_LOAD_S * 1000)
-            play = widget.locator(".widget-play")
-            slider = widget.locator(".widget-slider")
-            image = widget.locator("img.widget-image")
-            assert play.count() == 1 and slider.count() == 1 and image.count() == 1, \
-                widget.inner_html()[:2000]
-            assert play.locator("button").count() >= 1  # play / pause / stop / repeat
-            page_text = page.locator("body").inner_text()
-            assert "Error displaying widget" not in page_text
-            assert "Loading widget..." not in page_text
-            widget.scroll_into_view_if_needed()
-            readout = slider.locator(".widget-readout")
-            assert readout.inner_text().strip() == "0"
-            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                                   arg=image.element_handle(), timeout=PAGE_LOAD_S * 1000)
-            before = image.evaluate(_IMAGE_STATE_JS)
-            assert before["width"] > 300 and before["height"] > 200, before
-            assert before["size"] > 5000, before  # a real plot, not an empty picture
-
-            # Drag the slider handle to about three quarters of its track with the mouse.
-            handle = slider.locator(".noUi-handle")
-            track = slider.locator(".noUi-base")
-            hbox, tbox = handle.bounding_box(), track.bounding_box()
-            page.mouse.move(hbox["x"] + hbox["width"] / 2, hbox["y"] + hbox["height"] / 2)
-            page.mouse.down()
-            target_x = tbox["x"] + 0.75 * tbox["width"]
-            page.mouse.move(target_x, hbox["y"] + hbox["height"] / 2, steps=10)
-            page.mouse.up()
-            frame = int(readout.inner_text().strip())
-            assert 10 <= frame <= 20, frame  # 3/4 of 0..20, give or take the handle's width
-
-            # The kernel re-renders the frame (once per value the drag passed) and the new PNG
-            # replaces the old one: wait for the last one, then compare the pictures.
-            after = _settled_image(page, image, before["src"])
-            assert after["sha256"] != before["sha256"], (before, after)
-            assert (after["width"], after["height"]) == (before["width"], before["height"])
-            assert int(readout.inner_text().strip()) == frame
-
-            # The picture follows the slider, it does not merely change: back at frame 0 (Home
-            # key on the focused handle) the kernel draws the very first PNG again.
-            page.screenshot(path=str(shot))  # the moved frame, kept as the artefact
-            handle.focus()
-            handle.press("Home")
-            page.wait_for_function("(el) => el.textContent.trim() === '0'",
-                                   arg=readout.element_handle(), timeout=10_000)
-            back = _settled_image(page, image, after["src"])
-            assert back["sha256"] == before["sha256"], (before, back)
-            page_text = page.locator("body").inner_text()
-            assert "Error displaying widget" not in page_text
-
-            print(f"\nscreenshot: {shot} (frame {frame}, "
-                  f"{time.monotonic() - started:.1f} s in the browser test)")
-        except BaseException:
-            if page is not None:
+            if kind is not None:
                 try:
-                    page.screenshot(path=str(failure_shot))
-                    print(f"\nscreenshot of the failure: {failure_shot}")
+                    self.page.screenshot(path=str(self.failure_shot))
+                    print(f"\nscreenshot of the failure: {self.failure_shot}")
                 except Exception:  # noqa: BLE001 - the original failure matters more
                     pass
-            raise
         finally:
-            browser.close()
+            self.browser.close()
+            self._pw.stop()
+        return False
+
+
+def test_player_renders_and_slider_changes_plot_in_jupyterlab(chromium, lab):
+    started = time.monotonic()
+    _write_notebook(lab.root / "player.ipynb")
+    shot = ARTIFACTS / "browser_field_player.png"
+    shot.unlink(missing_ok=True)
+    with _Browser(chromium, ARTIFACTS / "browser_failure.png") as page:
+        notebook = _open_notebook(page, lab, "player.ipynb", len(NOTEBOOK_CELLS))
+        outputs_text = _run_all(page, notebook, RUN_CELLS_S)
+        assert "(21, 64)" in outputs_text, outputs_text  # the trajectory: 21 frames of 64 cells
+        widget = notebook.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").first
+        measured = _check_player(page, widget, shot)
+        print(f"\nscreenshot: {shot} ({measured}, {time.monotonic() - started:.1f} s in the browser test)")
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- the stored notebooks
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# Fast mode (conftest.py: the kernels inherit HYBRIDKIT_FAST=1): 03 and 05 run in 15-25 s under
+# nbval on 2 idle cores; in the browser, on a machine busy with other work, several times that.
+RUN_NOTEBOOK_S = 600
+# What the last cell of each notebook prints once its own asserts passed.
+NOTEBOOK_CASES = {
+    "03_hybrid_augmentation": "network rollout error after",
+    "05_your_own_data": "hybrid / synthetic only after 10 steps",
+}
+
+
+def _copy_for_lab(name: str, root: Path) -> tuple[str, int, int]:
+    """The stored notebook, without its outputs and with a done marker at the end, in the lab's
+    root. Returns ``(file name, number of cells, number of players in the code)``."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    players = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            players += len(re.findall(r"\b(?:field_player|compare_rollout)\(", cell.source))
+    nb.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CELLS[-1]))
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, str(root / f"{name}.ipynb"))
+    return f"{name}.ipynb", len(nb.cells), players
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOK_CASES))
+def test_stored_notebook_runs_in_jupyterlab_and_its_players_move(chromium, lab, name):
+    started = time.monotonic()
+    file, num_cells, players = _copy_for_lab(name, lab.root)
+    assert players >= 1, f"{name} shows no player"
+    shot = ARTIFACTS / f"browser_{name}.png"
+    shot.unlink(missing_ok=True)
+    with _Browser(chromium, ARTIFACTS / f"browser_failure_{name}.png") as page:
+        notebook = _open_notebook(page, lab, file, num_cells)
+        outputs_text = _run_all(page, notebook, RUN_NOTEBOOK_S)
+        ran_s = time.monotonic() - started
+        assert NOTEBOOK_CASES[name] in outputs_text, outputs_text[-3000:]
+        widgets = notebook.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox")
+        assert widgets.count() == players, (widgets.count(), players)
+        # the last player of the notebook (in 03 the one with the error panels)
+        measured = _check_player(page, widgets.last, shot)
+        print(f"\n{name}: ran in {ran_s:.0f} s, player {measured}; screenshot: {shot} "
+              f"({time.monotonic() - started:.0f} s in all)")
     assert shot.exists() and shot.stat().st_size > 10_000
 
 

@@ -33,7 +33,6 @@ from ._manager import DataManager
 
 __all__ = ["DatasetConfig", "data_dir", "load_dataset_config", "ensure_dataset", "build_model", "coefficient"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 _GRID_KEYS = ("resolution", "domain_size", "boundary")
 
 
@@ -107,12 +106,18 @@ def coefficient(value, grid: GridSpec):
 
 
 def data_dir() -> Path:
-    """Where generated data live: ``$HYBRIDKIT_DATA``, else the checkout's ``data/``, else ``./data``."""
+    """Where generated data live: ``$HYBRIDKIT_DATA`` when set, else ``data/`` in the current
+    working directory.
+
+    The working directory, not the package: an installed or editable checkout is never written
+    into behind the user's back. ``make demo`` and ``make test`` run from the checkout's root and
+    write its ``data/``; a notebook's kernel runs in the notebook's folder, so the notebooks
+    write ``notebooks/data/`` (a copy of a notebook elsewhere writes next to that copy). Both
+    are git-ignored; ``data/README.md`` says what goes where.
+    """
     env = os.environ.get("HYBRIDKIT_DATA")
     if env:
         return Path(env).expanduser()
-    if (_REPO_ROOT / "data" / "README.md").is_file():  # an editable install in a checkout
-        return _REPO_ROOT / "data"
     return Path.cwd() / "data"
 
 
