@@ -22,6 +22,9 @@
   keyed by what produced them, cleaned by age / size
 * :class:`DatasetFormatError` — a file is not a hybridkit dataset (or reaches outside itself)
 * :class:`DiskFullError` — no room to write a dataset (an ``OSError``; nothing is left behind)
+* :func:`check_data_matches`, :func:`check_values_match`, :func:`check_network_matches`,
+  :class:`DataMismatchError` — data made on another grid / dt / equation / layout than the model
+  that trains on them are refused, naming both (what every trainer calls)
 * :class:`ObservationMask`, :func:`spatial_mask`, :func:`temporal_mask`, :func:`add_noise`,
   :func:`masked_mse`, :func:`observed_count` — partial, noisy observations and the loss over observed points only
 
@@ -75,6 +78,7 @@ from ._loader import EpochSampler, collate_fields, create_data_loader, make_load
 from ._pdebench import import_pdebench
 from ._xarray import import_xarray, to_xarray
 from ._manager import DataManager
+from ._match import DataMismatchError, check_data_matches, check_network_matches, check_values_match, manager_of
 from ._observation import ObservationMask, add_noise, masked_mse, observed_count, spatial_mask, temporal_mask
 from ._space import DiskFullError
 
@@ -101,4 +105,5 @@ __all__ = [
     "DiskFullError",
 ]
 __all__ += ["import_arrays", "import_pdebench", "import_xarray", "to_xarray"]
+__all__ += ["DataMismatchError", "check_data_matches", "check_values_match", "check_network_matches", "manager_of"]
 __all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse", "observed_count"]
