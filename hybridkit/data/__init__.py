@@ -15,7 +15,7 @@
 * :func:`make_loader`, :func:`collate_fields`, :class:`EpochSampler` — seeded ``DataLoader`` for
   either mode; :func:`create_data_loader` — one from an experiment config in the design note's layout
 * :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir`,
-  :func:`build_model`, :func:`coefficient` —
+  :func:`build_model`, :func:`coefficient`, :func:`parametric_spec` —
   named datasets generated on demand under ``data/datasets/`` (or ``$HYBRIDKIT_DATA``), reused
   while their config is unchanged; what ``python -m hybridkit demo`` and the notebooks use
 * :class:`CacheManager`, :class:`CacheEntry`, :func:`cache_key` — generated trajectories on disk,
@@ -70,7 +70,8 @@ rules for node vs cell-centred coordinates are in ``hybridkit/data/_import.py``'
 from ._augmented import AugmentedDataset
 from ._cache import CacheEntry, CacheManager, cache_key
 from ._dataset import HybridDataset
-from ._dataset_config import DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config
+from ._dataset_config import (DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config,
+                              parametric_spec)
 from ._format import DatasetFormatError
 from ._generate import generate_dataset, write_trajectories
 from ._import import import_arrays
@@ -98,6 +99,7 @@ __all__ = [
     "data_dir",
     "build_model",
     "coefficient",
+    "parametric_spec",
     "CacheManager",
     "CacheEntry",
     "cache_key",

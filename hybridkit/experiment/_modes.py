@@ -5,10 +5,11 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
-from ..data import AugmentedDataset, CacheManager, HybridDataset, coefficient, make_loader
+from ..data import AugmentedDataset, CacheManager, HybridDataset, coefficient, make_loader, parametric_spec
 from ..models import ModelRegistry
 from ..physics import learnable
 from ..training import (HybridTrainer, PhysicalTrainer, SyntheticTrainer, barrier, distributed_loader, init_distributed,
@@ -38,8 +39,12 @@ def build_trainers(cfg: ExperimentConfig, data: ExperimentData, real: HybridData
     params = []
     for name, value in cfg.physical.initial.items():
         bounds = cfg.physical.bounds.get(name)
-        params.append(learnable(name, coefficient(value, data.model.grid),
-                                bounds=tuple(bounds) if bounds is not None else None))
+        bounds = tuple(bounds) if bounds is not None else None
+        if isinstance(value, Mapping):  # {parametrization: {...}, theta: [...]}: a few numbers make the field
+            par, theta = parametric_spec(value, data.model.grid)
+            params.append(learnable(name, theta, parametrization=par, bounds=bounds))
+        else:
+            params.append(learnable(name, coefficient(value, data.model.grid), bounds=bounds))
     physical = PhysicalTrainer(cfg.physical.trainer_params, data.model, params, observation=data.observation)
     return synthetic, physical
 
@@ -120,7 +125,7 @@ def _run_physical(cfg, data, run_dir, *, progress, resume, log) -> dict:
         probe.data_manager.close()
         real_p.data_manager.close()
     physical.save_params(run_dir / "physical.npz")
-    return {**evaluate_run(cfg, data, physical_params=physical.params), "fit_status": physical.history["status"]}
+    return {**evaluate_run(cfg, data, physical_params=physical.coefficients), "fit_status": physical.history["status"]}
 
 
 def _run_synthetic(cfg, data, run_dir, *, progress, resume, log) -> dict:
@@ -157,7 +162,7 @@ def _run_hybrid(cfg, data, run_dir, *, progress, resume, log) -> dict:
     finally:
         probe.data_manager.close()
         real.data_manager.close()
-    out = evaluate_run(cfg, data, network=synthetic.model, physical_params=physical.params)
+    out = evaluate_run(cfg, data, network=synthetic.model, physical_params=physical.coefficients)
     return {**out, "cycles": hybrid.history.to_list(), "loss": synthetic.history["loss"]}
 
 

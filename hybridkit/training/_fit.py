@@ -169,7 +169,7 @@ class _Fit:
         if last_bad:
             return "diverged"
         ran_out = int(info.iterations.numpy().max()) >= self.cfg.max_iterations
-        if not ran_out and self._at_floor(self.best[2]) and not self._on_bounds(self.best[1]):
+        if not ran_out and (self._at_floor(self.best[2]) or self._flat_at_end()) and not self._on_bounds(self.best[1]):
             self.notes.append("the line search stopped at float round-off of the misfit")
             return "converged"
         self._on_bounds(self.best[1])
@@ -187,6 +187,13 @@ class _Fit:
             self.notes.append(f"not identifiable: the data do not constrain {', '.join(u.unidentified)} (standard "
                               "deviation above a quarter of the range; e.g. constant states, or an unobserved region)")
         return "not_identifiable" if u.unidentified and status == "converged" else status
+
+    def _flat_at_end(self, last: int = 4) -> bool:
+        """Whether the line search ended probing points whose objectives agree to float round-off
+        (a noisy misfit's minimum in float32: scipy's tolerance is finer than the arithmetic)."""
+        tail = [v for v in self.history[-last:] if np.isfinite(v)]
+        eps = np.finfo(np.float64 if math.get_precision() == 64 else np.float32).eps
+        return len(tail) == last and max(tail) - min(tail) <= 100 * eps * abs(self.best[0])
 
     def _at_floor(self, data_loss: float) -> bool:
         """Whether a misfit is float round-off: below ``(10 eps)^2`` times the targets' mean square."""
@@ -258,7 +265,8 @@ class _Fit:
         u = getattr(self, "uncertainty", None)
         if u is not None:
             extra.update(std=u.std, field_std=u.field_std, covariance=u.covariance, noise_std=u.noise_std,
-                         unidentified=u.unidentified, unconstrained=u.unconstrained)
+                         residual_correlation=u.residual_correlation, unidentified=u.unidentified,
+                         unconstrained=u.unconstrained)
         return extra
 
     def _result(self, params, data, data0, iterations, status, msg, t0, zs) -> FitResult:

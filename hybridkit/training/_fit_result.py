@@ -41,6 +41,8 @@ class FitResult:
         covariance: covariance of the few-number parameters (scalars, vectors, parametric), in the
             order of the trainer's learnables, flattened; None when not computed.
         noise_std: the noise level estimated from the residual (RMS, corrected for the numbers fitted).
+        residual_correlation: lag-1 autocorrelation of the residuals along the first axis (about 0 for
+            noise; near 1 for model error or a local minimum, where ``std`` is too small: said in ``message``).
         unidentified: numbers the data do not constrain (standard deviation above a quarter of
             their range), e.g. ``("viscosity",)`` for a fit to constant states.
         unconstrained: ``name -> bool array``: cells of a free field the data do not constrain.
@@ -69,6 +71,7 @@ class FitResult:
     field_std: dict = field(default_factory=dict, repr=False)
     covariance: np.ndarray | None = field(default=None, repr=False)
     noise_std: float = float("nan")
+    residual_correlation: float = float("nan")
     unidentified: tuple = ()
     unconstrained: dict = field(default_factory=dict, repr=False)
     substeps: int = 1

@@ -41,6 +41,9 @@ MAX_STATE_COLUMNS = 512
 STEP = 1e-3
 #: a standard deviation above this fraction of the range (log range for log parameters): not identifiable
 UNIDENTIFIED = 0.25
+#: a lag-1 autocorrelation of the residuals above this (and above 4 / sqrt(N)): they are not
+#: independent noise (for white noise it is about +-1 / sqrt(N))
+CORRELATED = 0.3
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Uncertainty:
     field_std: dict = field(default_factory=dict)
     covariance: np.ndarray | None = None
     noise_std: float = float("nan")
+    residual_correlation: float = float("nan")
     unidentified: tuple = ()
     unconstrained: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -83,6 +87,11 @@ def estimate_uncertainty(fit, values: dict, states: dict | None) -> Uncertainty:
     out.noise_std = float(np.sqrt(max(sse / max(n_obs - n_par, 1), floor)))
     if n_obs - n_par < 1:
         out.notes.append(f"{n_par} fitted numbers for {n_obs} observed points: the noise level cannot be estimated")
+    out.residual_correlation = rho = _lag_one(fit.problem.residuals(tensors, states), fit.model.grid.axes[0])
+    if abs(rho) > max(CORRELATED, 4 / np.sqrt(max(n_obs, 1))) and sse > floor * n_obs:
+        out.notes.append(f"the residuals are correlated in space (lag-1 autocorrelation {rho:.2f}): they are model "
+                         "error or a local minimum rather than noise, and the standard errors, which assume "
+                         "independent noise, are too small")
     if few:
         _few_numbers(fit, few, values, tensors, states, base, out)
     for p in fields:
@@ -236,6 +245,16 @@ def _free_field(fit, p, values, tensors, states, out: Uncertainty) -> None:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _lag_one(res: dict, axis: str) -> float:
+    """Lag-1 autocorrelation of the residuals along ``axis`` (unobserved points are 0 and drop out)."""
+    num = den = 0.0
+    for r in res.values():
+        num += float(math.sum(r[{axis: slice(1, None)}] * r[{axis: slice(0, -1)}], r.shape))
+        den += float(math.sum(r**2, r.shape))
+    return num / den if den > 0 else 0.0
+
+
+
 def _order(res: dict) -> dict:
     return {k: list(v.shape.names) for k, v in res.items()}
 
