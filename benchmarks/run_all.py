@@ -12,6 +12,8 @@ alternating order and reports medians:
                                   feeding a training epoch
 ``bench_streaming_memory``        peak resident memory streaming a file larger than the cache
 ``bench_physical_recovery``       PhysicalTrainer fit vs ``torch.optim.LBFGS`` on the same scheme
+``bench_timestep_control``        a fit with automatic substeps vs the right substeps by hand;
+                                  the fit with joint initial states vs the plain one
 ================================  ===========================================================
 
 ``ratio`` is reference time / hybridkit time (higher is better, 1.0 = as fast) except where the
@@ -46,6 +48,7 @@ SUITE = {  # short name -> module
     "loading": "bench_data_loading",
     "memory": "bench_streaming_memory",
     "recovery": "bench_physical_recovery",
+    "timestep": "bench_timestep_control",
 }
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 

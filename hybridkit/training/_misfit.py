@@ -173,6 +173,17 @@ class RolloutProblem:
             return 1
         return pymath.ceil(ratio) if pymath.isfinite(ratio) else 2**62
 
+    def _hysteresis(self, needed: int) -> int:
+        """The substeps of this evaluation: more as soon as they are needed, fewer only once half as
+        many suffice. A different ``n`` changes the time discretisation, so the misfit jumps a little
+        where ``n`` switches; without the band an optimum near a switch point (data exactly at a
+        multiple of the limit) would flip ``n`` at every line-search step (measured: 22 evaluations
+        instead of 7)."""
+        last = self.last_substeps
+        if last is None or needed > last or needed <= last // 2:
+            return needed
+        return last
+
     def tgt_state(self) -> dict:
         """The targets as a state (``time`` is one more batch dim), for the limit of the observed speeds."""
         return {k: self.tgt.get(k, self.init[k]) for k in self.model.field_names}
@@ -186,7 +197,7 @@ class RolloutProblem:
             OverflowError: more substeps than the model's ``max_substeps`` would be needed (an
                 unstable trial point; the fit counts it as non-finite).
         """
-        n = self.substeps_needed(params, init)
+        n = self._hysteresis(self.substeps_needed(params, init))
         if n > self.model.max_substeps and self.model.substeps == AUTO:
             raise OverflowError(n)
         self.last_substeps = n
