@@ -73,6 +73,13 @@ def test_imported_data_without_an_equation_are_compared_on_grid_and_dt(tmp_path)
     check_data_matches(DataManager(path), Burgers(GRID, dt=0.1))  # pde "unknown": not compared
     with pytest.raises(DataMismatchError, match="0.1 apart, the model steps 0.05"):
         check_data_matches(DataManager(path), Burgers(GRID, dt=0.05))
+    labelled = import_arrays(tmp_path / "labelled.h5", {"velocity": u}, periodic=True, dt=0.1, domain_size=100.0,
+                             pde="Burgers (my spectral solver)")
+    check_data_matches(DataManager(labelled), Burgers(GRID, dt=0.1))  # a free label naming the model
+    other = import_arrays(tmp_path / "other.h5", {"velocity": u}, periodic=True, dt=0.1, domain_size=100.0,
+                          pde="Diffusion, from FEniCS")
+    with pytest.raises(DataMismatchError, match="labelled 'Diffusion, from FEniCS' \\(Diffusion\\), the model is 'Burgers'"):
+        check_data_matches(DataManager(other), Burgers(GRID, dt=0.1))
 
 
 def test_raw_tensors_of_another_grid_are_refused():

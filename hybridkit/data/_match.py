@@ -14,11 +14,13 @@ Each raises :class:`DataMismatchError` listing every difference with both values
 from __future__ import annotations
 
 import math as pymath
+import re
 from typing import Mapping
 
 from phi.field import Field
 from phiml import math
 
+from ..models import ModelRegistry
 from ._manager import DataManager
 
 __all__ = ["DataMismatchError", "check_data_matches", "check_values_match", "check_network_matches",
@@ -77,9 +79,9 @@ def check_data_matches(data, model, *, fields=None) -> None:
     if not pymath.isclose(dm.dt, model.dt, rel_tol=REL_TOL):
         problems.append(f"dt: the data's frames are {dm.dt:g} apart, the model steps {model.dt:g} per frame "
                         "(substeps='auto' keeps any frame spacing stable: set the model's dt to the data's)")
-    pde = dm.metadata.get("pde")
-    if pde not in _UNKNOWN_PDE and pde != type(model).__name__:
-        problems.append(f"equation: the data were written by {pde!r}, the model is {type(model).__name__!r}")
+    issue = _equation_issue(dm.metadata, type(model).__name__)
+    if issue:
+        problems.append(issue)
     names = tuple(model.field_names if fields is None else fields)
     missing = [n for n in names if n not in dm.field_names]
     if missing:
@@ -95,6 +97,21 @@ def check_data_matches(data, model, *, fields=None) -> None:
             + f". Fix: build the model for the data, e.g. {type(model).__name__}(GridSpec("
             f"{tuple(dm.grid.resolution)}, {tuple(dm.grid.domain_size)}, {dm.grid.boundary!r}), dt={dm.dt:g}, ...), "
             "or use the data the model is meant for.")
+
+
+def _equation_issue(meta: dict, name: str) -> str | None:
+    """Files hybridkit simulated name their model exactly; an imported file's ``pde`` is a free label
+    (e.g. ``"Burgers (my spectral solver)"``), refused only when it names another of hybridkit's models."""
+    pde = meta.get("pde")
+    if pde in _UNKNOWN_PDE or pde == name:
+        return None
+    if meta.get("model_config"):  # written by generate_dataset / write_trajectories: an exact name
+        return f"equation: the data were written by {pde!r}, the model is {name!r}"
+    words = set(re.findall(r"[A-Za-z0-9_]+", str(pde).lower()))
+    others = [m for m in ModelRegistry.physical_names() if m.lower() in words and m.lower() != name.lower()]
+    if others and name.lower() not in words:
+        return f"equation: the imported data are labelled {pde!r} ({others[0]}), the model is {name!r}"
+    return None
 
 
 def check_values_match(values: Mapping, model, what: str) -> None:
