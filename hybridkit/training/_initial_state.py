@@ -43,10 +43,8 @@ class InitialStates:
         self.weight = float(weight)
         self.norm = float(num_target_points)
         self.scale = {k: max(_rms(v, weights), 1e-30) for k, v in init.items()}
-        shape = next(iter(init.values())).shape
         self.count = sum(_count(weights, v.shape) for v in init.values())  # observed initial points
         self.num_numbers = int(sum(v.shape.volume for v in init.values()))
-        self.has_batch = "batch" in shape
 
     def z0(self) -> tuple:
         """Start: the observed states (``z = 0``), one tensor per field, without batch dims."""
