@@ -13,6 +13,8 @@ alternating order and reports medians:
 ``bench_streaming_memory``        peak resident memory streaming a file larger than the cache
 ``bench_physical_recovery``       PhysicalTrainer fit vs ``torch.optim.LBFGS`` on the same scheme
 ``bench_origin_scale``            HYCO at the origin project's size against the 3-minute target
+``bench_timestep_control``        a fit with automatic substeps vs the right substeps by hand;
+                                  the fit with joint initial states vs the plain one
 ================================  ===========================================================
 
 ``ratio`` is reference time / hybridkit time (higher is better, 1.0 = as fast) except where the
@@ -48,6 +50,7 @@ SUITE = {  # short name -> module
     "memory": "bench_streaming_memory",
     "recovery": "bench_physical_recovery",
     "origin": "bench_origin_scale",
+    "timestep": "bench_timestep_control",
 }
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 

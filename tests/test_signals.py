@@ -83,9 +83,9 @@ def counted_run(self):
 fit_module._Fit.run = counted_run
 
 losses = fit_module._Fit.losses
-def counted_losses(self, params):
+def counted_losses(self, *a, **k):
     count("loss")
-    return losses(self, params)
+    return losses(self, *a, **k)
 fit_module._Fit.losses = counted_losses
 
 grad = torch.autograd.grad

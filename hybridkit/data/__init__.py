@@ -15,13 +15,16 @@
 * :func:`make_loader`, :func:`collate_fields`, :class:`EpochSampler` — seeded ``DataLoader`` for
   either mode; :func:`create_data_loader` — one from an experiment config in the design note's layout
 * :class:`DatasetConfig`, :func:`ensure_dataset`, :func:`load_dataset_config`, :func:`data_dir`,
-  :func:`build_model`, :func:`coefficient` —
+  :func:`build_model`, :func:`coefficient`, :func:`parametric_spec` —
   named datasets generated on demand under ``data/datasets/`` (or ``$HYBRIDKIT_DATA``), reused
   while their config is unchanged; what ``python -m hybridkit demo`` and the notebooks use
 * :class:`CacheManager`, :class:`CacheEntry`, :func:`cache_key` — generated trajectories on disk,
   keyed by what produced them, cleaned by age / size
 * :class:`DatasetFormatError` — a file is not a hybridkit dataset (or reaches outside itself)
 * :class:`DiskFullError` — no room to write a dataset (an ``OSError``; nothing is left behind)
+* :func:`check_data_matches`, :func:`check_values_match`, :func:`check_network_matches`,
+  :class:`DataMismatchError` — data made on another grid / dt / equation / layout than the model
+  that trains on them are refused, naming both (what every trainer calls)
 * :class:`ObservationMask`, :func:`spatial_mask`, :func:`temporal_mask`, :func:`add_noise`,
   :func:`masked_mse`, :func:`observed_count` — partial, noisy observations and the loss over observed points only
 
@@ -67,7 +70,8 @@ rules for node vs cell-centred coordinates are in ``hybridkit/data/_import.py``'
 from ._augmented import AugmentedDataset
 from ._cache import CacheEntry, CacheManager, cache_key
 from ._dataset import HybridDataset
-from ._dataset_config import DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config
+from ._dataset_config import (DatasetConfig, build_model, coefficient, data_dir, ensure_dataset, load_dataset_config,
+                              parametric_spec)
 from ._format import DatasetFormatError
 from ._generate import generate_dataset, write_trajectories
 from ._import import import_arrays
@@ -75,6 +79,7 @@ from ._loader import EpochSampler, collate_fields, create_data_loader, make_load
 from ._pdebench import import_pdebench
 from ._xarray import import_xarray, to_xarray
 from ._manager import DataManager
+from ._match import DataMismatchError, check_data_matches, check_network_matches, check_values_match, manager_of
 from ._observation import ObservationMask, add_noise, masked_mse, observed_count, spatial_mask, temporal_mask
 from ._space import DiskFullError
 
@@ -94,6 +99,7 @@ __all__ = [
     "data_dir",
     "build_model",
     "coefficient",
+    "parametric_spec",
     "CacheManager",
     "CacheEntry",
     "cache_key",
@@ -101,4 +107,5 @@ __all__ = [
     "DiskFullError",
 ]
 __all__ += ["import_arrays", "import_pdebench", "import_xarray", "to_xarray"]
+__all__ += ["DataMismatchError", "check_data_matches", "check_values_match", "check_network_matches", "manager_of"]
 __all__ += ["ObservationMask", "spatial_mask", "temporal_mask", "add_noise", "masked_mse", "observed_count"]

@@ -28,10 +28,12 @@ from .._expr import evaluate as evaluate_expression
 from .._grid import GridSpec
 from .._yaml import read_yaml
 from ..models import ModelRegistry
+from ..physics import parametrization_from_dict
 from ._generate import generate_dataset
 from ._manager import DataManager
 
-__all__ = ["DatasetConfig", "data_dir", "load_dataset_config", "ensure_dataset", "build_model", "coefficient"]
+__all__ = ["DatasetConfig", "data_dir", "load_dataset_config", "ensure_dataset", "build_model", "coefficient",
+           "parametric_spec"]
 
 _GRID_KEYS = ("resolution", "domain_size", "boundary")
 
@@ -89,13 +91,18 @@ def build_model(pde: str, pde_params: Mapping[str, Any]):
     # Strings are expressions only for coefficients (not e.g. boundary or on_unstable): ask a
     # model built with the model's own defaults for those which are its parameters.
     probe = ModelRegistry.get_physical_model(pde, {k: v for k, v in params.items()
-                                                   if not isinstance(v, str) or k == "boundary"})
+                                                   if not isinstance(v, (str, Mapping)) or k == "boundary"})
     resolved = {k: coefficient(v, grid) if k in probe.param_names else v for k, v in params.items()}
     return ModelRegistry.get_physical_model(pde, resolved)
 
 
 def coefficient(value, grid: GridSpec):
-    """A config value; a string is an expression of the grid's cell centres (``x``, ``y``, ``L``...)."""
+    """A config value as a coefficient: a string is an expression of the grid's cell centres (``x``,
+    ``y``, ``L``...); a mapping ``{parametrization: {...}, theta: [...]}`` is the field those numbers
+    make (:func:`parametric_spec`); anything else is returned as is."""
+    if isinstance(value, Mapping):
+        par, theta = parametric_spec(value, grid)
+        return par.evaluate_numpy(theta, grid)
     if not isinstance(value, str):
         return value
     coords = grid.coordinates()
@@ -103,6 +110,39 @@ def coefficient(value, grid: GridSpec):
     names.update({f"L{a}": s for a, s in zip(grid.axes, grid.domain_size)}, L=grid.domain_size[0])
     out = evaluate_expression(value, names)
     return np.broadcast_to(np.asarray(out, dtype=np.float64), tuple(grid.resolution)).copy()
+
+
+def parametric_spec(value: Mapping, grid: GridSpec):
+    """``(parametrization, theta)`` of a parametric coefficient written as plain data::
+
+        diffusivity:
+          parametrization: {type: GaussianBumps, num_bumps: 2}   # AbstractParametricField.to_dict()
+          theta: [0.2, 1.0, 30.0, 8.0, 0.6, 70.0, 12.0]           # or {base: 0.2, amplitude_0: 1.0, ...}
+
+    ``theta`` is a list in the order of ``parametrization.component_names(grid)`` or a mapping from
+    those names. In ``data.pde_params`` this is a TRUE coefficient (the field it makes); in
+    ``physical.initial`` the initial guess of a parametric learnable.
+
+    Raises:
+        ConfigError: other keys, an unknown parametrisation, missing or unknown component names,
+            or numbers no field can be made of.
+    """
+    if set(value) != {"parametrization", "theta"}:
+        raise ConfigError(f"Expected a parametric coefficient as {{parametrization: {{type: GaussianBumps, num_bumps: 2}}, "
+                          f"theta: [...]}}, got keys {sorted(value)}.")
+    try:
+        par = parametrization_from_dict(value["parametrization"])
+        names = par.component_names(grid)
+        theta = value["theta"]
+        if isinstance(theta, Mapping):
+            missing, unknown = [n for n in names if n not in theta], sorted(set(theta) - set(names))
+            if missing or unknown:
+                raise ValueError(f"Expected theta with the components {list(names)}, got missing {missing}, "
+                                 f"unknown {unknown}.")
+            theta = [theta[n] for n in names]
+        return par, par.check_theta(theta, grid)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"Invalid parametric coefficient {dict(value)!r}: {e}") from None
 
 
 def data_dir() -> Path:

@@ -26,7 +26,8 @@ class DataSection:
 
     pde: str = "Burgers"  # physical model name (hybridkit.models.ModelRegistry)
     # grid (resolution, domain_size, boundary), dt and the TRUE coefficients; a field coefficient
-    # may be an expression of x, y, L (= Lx), Lx, Ly, e.g. "0.1 + 0.9 * sin(pi * x / L)**2"
+    # may be an expression of x, y, L (= Lx), Lx, Ly, e.g. "0.1 + 0.9 * sin(pi * x / L)**2", or a
+    # parametric field {parametrization: {type: GaussianBumps, num_bumps: 2}, theta: [...]}
     pde_params: dict = field(default_factory=lambda: {"resolution": [64], "domain_size": [100.0], "dt": 0.1,
                                                        "viscosity": 0.5})
     num_train: int = 8  # observed simulations (training data)
@@ -90,7 +91,9 @@ class RunPhysicalConfig(PhysicalConfig):
 class PhysicalSection:
     """The learnable coefficients and the fit."""
 
-    initial: dict = field(default_factory=lambda: {"viscosity": 2.5})  # name -> initial guess (number or expression)
+    # name -> initial guess: a number, an expression of x, y, L (a field), or a parametric field
+    # {parametrization: {type: GaussianBumps, num_bumps: 2}, theta: [...]} (hybridkit.data.parametric_spec)
+    initial: dict = field(default_factory=lambda: {"viscosity": 2.5})
     bounds: dict = field(default_factory=dict)  # name -> [low, high]; default: the model's valid range
     trainer_params: RunPhysicalConfig = field(default_factory=lambda: RunPhysicalConfig())  # PhysicalTrainer options
     epochs: int = 1  # physical-only mode: fits (compare mode: cycles x physical_epochs)

@@ -5,12 +5,13 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from tqdm.auto import tqdm
 
 from .._io import atomic_write
-from ..data import AugmentedDataset, CacheManager, HybridDataset, coefficient, make_loader
+from ..data import AugmentedDataset, CacheManager, HybridDataset, coefficient, make_loader, parametric_spec
 from ..models import ModelRegistry
 from ..physics import learnable
 from ..training import (CheckpointError, HybridTrainer, PhysicalTrainer, SyntheticTrainer, barrier, distributed_loader,
@@ -41,8 +42,12 @@ def build_trainers(cfg: ExperimentConfig, data: ExperimentData, real: HybridData
     params = []
     for name, value in cfg.physical.initial.items():
         bounds = cfg.physical.bounds.get(name)
-        params.append(learnable(name, coefficient(value, data.model.grid),
-                                bounds=tuple(bounds) if bounds is not None else None))
+        bounds = tuple(bounds) if bounds is not None else None
+        if isinstance(value, Mapping):  # {parametrization: {...}, theta: [...]}: a few numbers make the field
+            par, theta = parametric_spec(value, data.model.grid)
+            params.append(learnable(name, theta, parametrization=par, bounds=bounds))
+        else:
+            params.append(learnable(name, coefficient(value, data.model.grid), bounds=bounds))
     physical = PhysicalTrainer(cfg.physical.trainer_params, data.model, params, observation=data.observation)
     return synthetic, physical
 
@@ -253,7 +258,7 @@ def _run_physical(cfg, data, run_dir, *, progress, resume, log) -> dict:
         probe.data_manager.close()
         real_p.data_manager.close()
     physical.save_params(run_dir / "physical.npz")
-    return {**evaluate_run(cfg, data, physical_params=physical.params), "fit_status": physical.history["status"],
+    return {**evaluate_run(cfg, data, physical_params=physical.coefficients), "fit_status": physical.history["status"],
             "fits": _fits(physical), "initial_params": plain(initial)}
 
 
@@ -301,7 +306,7 @@ def _run_hybrid(cfg, data, run_dir, *, progress, resume, log) -> dict:
             bar.close()
         probe.data_manager.close()
         real.data_manager.close()
-    out = evaluate_run(cfg, data, network=synthetic.model, physical_params=physical.params)
+    out = evaluate_run(cfg, data, network=synthetic.model, physical_params=physical.coefficients)
     return {**out, "cycles": hybrid.history.to_list(), "loss": synthetic.history["loss"], "fits": _fits(physical),
             "initial_params": plain(initial)}
 

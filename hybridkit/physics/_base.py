@@ -234,6 +234,12 @@ class AbstractPDE(abc.ABC):
             values = self._ssp_rk3(values, params, h)
         return values
 
+    def substep_values(self, values: dict, params: dict, h) -> dict:
+        """One SSP-RK3 substep of length ``h`` on raw phiml tensors (``params`` prepared, see
+        :meth:`prepare_params`). ``h`` may be a phiml tensor: a compiled caller passes it as an
+        input, so that one trace serves any number of substeps (the fit's rollouts do)."""
+        return self._ssp_rk3(values, params, h)
+
     def _ssp_rk3(self, u: dict, params: dict, h: float) -> dict:
         """Shu-Osher SSP-RK3: third order in time, stable for central advection up to CFL ~1.7."""
         def euler(v):

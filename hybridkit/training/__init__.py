@@ -10,8 +10,10 @@ The hierarchy (each class owns code):
   scheduler, device and random generator -> :class:`SyntheticTrainer` (the rollout loss;
   :class:`DivergenceError` / :class:`DivergenceWarning` for a non-finite loss, per ``on_nan``)
 * :class:`FieldTrainer` — learnable coefficients of a PhiFlow model fitted with
-  ``phi.math.minimize`` (:class:`FitResult`; :class:`FitError` / :class:`FitWarning` when a fit
-  fails) -> :class:`PhysicalTrainer` (the misfit of rollouts to observed data)
+  ``phi.math.minimize`` (:class:`FitResult` with standard errors; :class:`FitError` /
+  :class:`FitWarning` when a fit fails or is not identifiable; :class:`InitialGuessWarning` when a
+  start is moved inside the usable range) -> :class:`PhysicalTrainer` (the misfit of rollouts to
+  observed data; optionally each window's initial state fitted too)
 * :class:`HybridTrainer` — composes a synthetic and a physical trainer (HYCO)
 
 Configs (typed dataclasses; a plain dict in the note's layout is converted once by
@@ -31,6 +33,7 @@ from ._distributed import (DistInfo, barrier, cleanup_distributed, distributed_l
                            is_rank_zero)
 from ._field import FieldTrainer
 from ._fit import FitError, FitResult, FitWarning
+from ._transform import InitialGuessWarning
 from ._hybrid import HybridTrainer
 from ._physical import PhysicalTrainer
 from ._records import CycleRecord, EpochRecord, History, PhysicalUpdate, SyntheticUpdate
@@ -41,6 +44,6 @@ __all__ = ["AbstractTrainer", "AbstractCheckpointable", "TensorTrainer", "FieldT
            "PhysicalTrainer", "HybridTrainer"]
 __all__ += ["TensorConfig", "SyntheticConfig", "FieldConfig", "PhysicalConfig", "HybridConfig", "trainer_config"]
 __all__ += ["History", "EpochRecord", "FitResult", "CycleRecord", "SyntheticUpdate", "PhysicalUpdate"]
-__all__ += ["CheckpointError", "DivergenceError", "DivergenceWarning", "FitError", "FitWarning"]
+__all__ += ["CheckpointError", "DivergenceError", "DivergenceWarning", "FitError", "FitWarning", "InitialGuessWarning"]
 __all__ += ["init_distributed", "distributed_loader", "is_rank_zero", "is_distributed", "barrier", "DistInfo",
             "cleanup_distributed"]

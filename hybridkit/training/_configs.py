@@ -110,8 +110,12 @@ class FieldConfig:
     abs_tol: float = 1e-8  # scipy `tol`; the objective is 1 at the initial guess, so it is relative
     max_iterations: int = 100  # optimiser iterations per fit
     suppress_convergence: bool = False  # True: a fit that ran out of iterations is accepted quietly
-    on_failure: str = "raise"  # diverged / not converged: "raise" FitError or "warn" and go on
-    clamp_to_stable: bool = True  # lower non-negative parameters' upper bound to the stability limit
+    on_failure: str = "raise"  # diverged / not converged / not identifiable: "raise" FitError or "warn" and go on
+    # lower non-negative parameters' upper bound to what the explicit scheme can integrate: with
+    # substeps="auto" what max_substeps substeps per frame can, with a user-set substeps its stability limit
+    clamp_to_stable: bool = True
+    # standard errors of the fitted numbers at the optimum (a few extra rollouts; see FitResult.std)
+    uncertainty: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -132,9 +136,20 @@ class PhysicalConfig(FieldConfig):
     regularizer: str | None = None  # on field parameters: "gradient" (H1), "tv" or "laplacian"
     reg_weight: float = 0.0  # weight of the regulariser, in units of the data loss
     max_samples: int | None = None  # data items per fit (evenly spaced if indexable); None: all
+    # fit each window's initial state together with the coefficients (errors-in-variables, as 4D-Var):
+    # noise in the initial states then no longer biases the coefficients; unobserved cells of an
+    # initial state are constrained by the dynamics only
+    fit_initial_state: bool = False
+    # weight of an observed initial-state point relative to an observed target point (1: the same
+    # noise in every frame; 0: the initial states are free, only the dynamics constrain them)
+    initial_state_weight: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
+        if not isinstance(self.fit_initial_state, bool):
+            raise ValueError(f"Expected fit_initial_state as true or false, got {self.fit_initial_state!r}.")
+        if not 0 <= float(self.initial_state_weight) < float("inf"):
+            raise ValueError(f"Expected a finite initial_state_weight >= 0, got {self.initial_state_weight!r}.")
         if not is_integer(self.num_predict_steps) or self.num_predict_steps < 1:
             raise ValueError(f"Expected an integer num_predict_steps >= 1, got {self.num_predict_steps!r}.")
         if self.regularizer is not None and self.regularizer not in REGULARIZERS:

@@ -79,6 +79,13 @@ class FieldTrainer(AbstractTrainer):
         """Current estimate: ``name -> float`` (scalar) or numpy array (field / vector)."""
         return {k: _public(v) for k, v in self._values.items()}
 
+    @property
+    def coefficients(self) -> dict:
+        """Current estimate as the model's coefficients: ``name -> float / array``; for a parametric
+        learnable the field its numbers make (what ``model.rollout(state, n, params)`` takes)."""
+        return {p.name: _public(p.parametrization.evaluate_numpy(self._values[p.name], self.model.grid))
+                if p.kind == "parametric" else _public(self._values[p.name]) for p in self.learnables}
+
     def param_tensors(self) -> dict:
         """Current estimate as the phiml tensors ``model.step`` / ``model.rollout`` take."""
         return {p.name: p.tensor(self.model, self._values[p.name]) for p in self.learnables}
@@ -100,7 +107,8 @@ class FieldTrainer(AbstractTrainer):
             if p.name not in values:
                 raise ValueError(f"Expected a value for {p.name!r}{where}, got names {sorted(values)}.")
             v = np.array(values[p.name], dtype=np.float64)
-            if v.shape != p.value.shape or not np.all((v >= p.bounds[0]) & (v <= p.bounds[1])):
+            lo, hi = p.lower_upper()
+            if v.shape != p.value.shape or not np.all((v >= lo) & (v <= hi)):
                 raise ValueError(f"Expected {p.name!r}{where} of shape {p.value.shape} within {p.bounds}, got "
                                  f"shape {v.shape}, range [{np.min(v):.4g}, {np.max(v):.4g}].")
             new[p.name] = v

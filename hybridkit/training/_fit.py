@@ -1,128 +1,36 @@
 """One optimisation of learnable coefficients with ``phi.math.minimize``, and what it did.
 
-Parameters are optimised in a bounded, well-scaled form: ``value = exp(lo + w sigmoid(4 z / w))``
-with ``lo, lo + w = log bounds`` (``transform="log"``; linear without the ``exp``). Near the
-middle of the range a unit step in ``z`` is a unit step in ``log value``; no step can leave the
-bounds, and the upper bound is lowered to the model's explicit stability limit when it is beyond.
-The objective is normalised to 1 at the initial guess so that ``abs_tol`` is relative to the
-starting misfit. Non-finite losses are counted; they never become the result.
+Parameters are optimised in a bounded, well-scaled form (:mod:`hybridkit.training._transform`):
+per number ``value = exp(lo + w sigmoid(4 z / w))`` with ``lo, lo + w = log bounds``
+(``transform="log"``; linear without the ``exp``), started strictly inside the bounds. The upper
+bound of a non-negative coefficient is lowered only where the explicit scheme cannot integrate
+it: with automatic substeps beyond ``max_substeps`` substeps per frame, with a user-set
+``substeps`` beyond its stability limit. With ``fit_initial_state`` each window's initial state is
+optimised too, unbounded (:mod:`hybridkit.training._initial_state`). The objective is normalised
+to 1 at the initial guess so that ``abs_tol`` is relative to the starting misfit. Non-finite
+losses are counted; they never become the result. At the optimum the standard errors of the
+fitted numbers are estimated (:mod:`hybridkit.training._uncertainty`).
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
-from dataclasses import dataclass, field
+import warnings
 
 import numpy as np
 from phiml import math
 from tqdm.auto import tqdm
 
 from .._signals import deferred_interrupts
-from ..physics import AbstractPDE, LearnableParam
+from ..physics import AUTO, AbstractPDE, LearnableParam, ResolutionWarning
+from ._fit_result import FitError, FitResult, FitWarning, failure_text, public
+from ._initial_state import InitialStates
+from ._transform import BoundedTransform, start_inside, usable_upper
+from ._uncertainty import estimate_uncertainty
 
 __all__ = ["FitResult", "FitError", "FitWarning", "run_fit"]
 
-
-@dataclass(frozen=True)
-class FitResult:
-    """What one fit did.
-
-    Attributes:
-        params: ``name -> float`` (scalar) or ``numpy`` array (field ``resolution`` / vector
-            ``(ndim,)``): the best finite point found (for ``"diverged"``: not adopted).
-        final_loss, initial_loss: data misfit (masked MSE over observed points) at the result and
-            at the initial guess; ``reg_loss``: the weighted regulariser at the result.
-        iterations, evaluations: optimiser iterations and loss evaluations (with gradient).
-        status: ``"converged"``, ``"not_converged"`` or ``"diverged"``.
-        message: the optimiser's message plus what the trainer noticed.
-        seconds: wall time of the fit; ``num_samples``: trajectories fitted together.
-        bounds: ``name -> (low, high)`` the optimiser was confined to (the upper bound possibly
-            lowered to the stability limit).
-        loss_history: the normalised objective at every evaluation (1 at the initial guess).
-        epoch: the fit's number in its trainer's history.
-    """
-
-    params: dict
-    final_loss: float
-    initial_loss: float
-    iterations: int
-    evaluations: int
-    status: str
-    message: str
-    seconds: float
-    num_samples: int
-    reg_loss: float = 0.0
-    nonfinite_evaluations: int = 0
-    bounds: dict = field(default_factory=dict)
-    loss_history: list = field(default_factory=list, repr=False)  # normalised objective per evaluation
-    epoch: int = 0  # the trainer's epoch (fit) number this result belongs to, 1 for the first fit
-
-    @property
-    def converged(self) -> bool:
-        """Whether the optimiser met its tolerance at a finite, in-bounds, stable point."""
-        return self.status == "converged"
-
-    @property
-    def loss(self) -> float:
-        """The data misfit at the result (``final_loss``): the record's loss in a history."""
-        return self.final_loss
-
-    def to_dict(self) -> dict:
-        """Plain data (arrays as nested lists) for JSON and checkpoints."""
-        d = dataclasses.asdict(self)
-        d["params"] = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()) for k, v in self.params.items()}
-        d["bounds"] = {k: [float(b) for b in v] for k, v in self.bounds.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FitResult":
-        """The inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["params"] = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=np.float64))
-                       for k, v in d["params"].items()}
-        d["bounds"] = {k: tuple(float(b) for b in v) for k, v in d.get("bounds", {}).items()}
-        d["loss_history"] = list(d.get("loss_history", []))
-        return cls(**d)
-
-
-class FitError(RuntimeError):
-    """A fit diverged or did not converge (``on_failure="raise"``); ``.result`` says how."""
-
-    def __init__(self, result: FitResult):
-        super().__init__(_failure_text(result))
-        self.result = result
-
-
-class FitWarning(UserWarning):
-    """A fit diverged or did not converge (``on_failure="warn"``)."""
-
-
-class _BoundedTransform:
-    """``value = T^-1(lo + w sigmoid(4 z / w))``, ``T = log`` or identity: bounded, slope 1 mid-range."""
-
-    def __init__(self, low: float, high: float, log: bool):
-        self.log = log
-        self.lo, hi = (np.log(low), np.log(high)) if log else (low, high)
-        self.w = hi - self.lo
-
-    def forward(self, z: math.Tensor) -> math.Tensor:
-        s = self.lo + self.w * math.sigmoid(4 * z / self.w)
-        return math.to_float(math.exp(s) if self.log else s)
-
-    def fraction(self, value) -> np.ndarray:
-        """Position of ``value`` in its range: 0 at the lower bound, 1 at the upper one."""
-        s = np.log(value) if self.log else np.asarray(value, dtype=np.float64)
-        return (s - self.lo) / self.w
-
-    def inverse(self, value: np.ndarray) -> np.ndarray:
-        f = np.clip(self.fraction(value), 1e-9, 1 - 1e-9)  # exactly on a bound: just inside
-        return self.w / 4 * np.log(f / (1 - f))
-
-    def at_bound(self, value, tol: float = 1e-5) -> np.ndarray:
-        """Where ``value`` sits on a bound (the sigmoid is saturated: no gradient moves it)."""
-        f = self.fraction(value)
-        return (f < tol) | (f > 1 - tol)
+_failure_text, _public = failure_text, public  # the names other modules import
 
 
 class _Fit:
@@ -131,69 +39,72 @@ class _Fit:
     def __init__(self, trainer, problem):
         self.t, self.cfg, self.model = trainer, trainer.config, trainer.model
         self.problem = problem
-        self.init = problem.init  # the initial states (the stability limit depends on them)
+        self.init = problem.init  # the observed initial states
         self.signal = problem.signal  # mean square of the targets: misfits far below it are round-off
         self.notes: list[str] = []
         self.transforms = {p.name: self._transform(p) for p in trainer.learnables}
+        self.states = None
+        if getattr(self.cfg, "fit_initial_state", False):
+            self.states = InitialStates(problem.init, problem.init_weights, self.cfg.initial_state_weight,
+                                        problem.num_observed)
         self.error: BaseException | None = None
         self.evals, self.nonfinite, self.history = 0, 0, []
-        self.best = (np.inf, None, np.nan, np.nan)  # objective, params, data loss, reg loss
+        self.best = (np.inf, None, np.nan, None)  # objective, params, data loss, state numbers
 
     # -------------------------------------------------------------- pieces
-    def _transform(self, p: LearnableParam) -> _BoundedTransform:
-        lo, hi = p.bounds
-        if self.cfg.clamp_to_stable and lo >= 0 and p.kind != "vector":  # larger = less stable
-            hi = self._stable_upper(p, lo, hi)
-        return _BoundedTransform(lo, hi, p.transform == "log")
+    def _transform(self, p: LearnableParam) -> BoundedTransform:
+        lo, hi = p.lower_upper()
+        if self.cfg.clamp_to_stable and p.kind in ("scalar", "field") and float(lo.min()) >= 0:
+            hi = np.full_like(hi, usable_upper(p, float(lo.min()), float(hi.max()), self._needs(p), self.model,
+                                               self.notes.append))
+        return BoundedTransform(lo, hi, p.transform == "log", as_tensor=lambda a: p.numbers(self.model, a))
 
-    def _stable_upper(self, p: LearnableParam, lo: float, hi: float) -> float:
-        """Largest value in ``[lo, hi]`` the explicit scheme is stable with (bisection, in log
-        space for log parameters)."""
+    def _needs(self, p: LearnableParam):
+        """``value -> substeps one frame needs`` with ``p`` uniformly at ``value`` (the others current)."""
         others = self.t.param_tensors()
 
-        def stable(v):
+        def needs(v):
             params = {**others, p.name: p.tensor(self.model, np.full(p.value.shape, v))}
-            return self.model.dt <= self.model.max_stable_dt(self.init, params)
+            return self.problem.required_substeps(params)
+        return needs
 
-        if stable(hi):
-            return hi
-        if not stable(lo):
-            self.notes.append(f"{p.name!r} is unstable over its whole range {p.bounds} with "
-                              f"dt={self.model.dt:g} (explicit limit); the fit will likely diverge.")
-            return hi
-        log = p.transform == "log"
-        to, back = (np.log, np.exp) if log else (float, float)
-        a, b = to(lo), to(hi)
-        for _ in range(40):
-            m = 0.5 * (a + b)
-            a, b = (m, b) if stable(back(m)) else (a, m)
-        limit = float(back(a))
-        self.notes.append(f"upper bound of {p.name!r} lowered from {hi:.4g} to the stability limit {limit:.4g}")
-        return limit
+    def unpack(self, zs):
+        """``(params, initial states or None)`` from the optimiser's variables."""
+        k = len(self.t.learnables)
+        params = {p.name: p.coefficient(self.model, self.transforms[p.name].forward(z))
+                  for p, z in zip(self.t.learnables, zs[:k])}
+        return params, (self.states.states(zs[k:]) if self.states is not None else None)
 
-    def params_of(self, zs) -> dict:
-        return {p.name: self.transforms[p.name].forward(z) for p, z in zip(self.t.learnables, zs)}
-
-    def losses(self, params: dict):
-        """(data loss, weighted regulariser) as phiml scalars."""
-        return self.problem.losses(params)
+    def losses(self, params: dict, init: dict | None = None):
+        """(data loss, penalty: regulariser + initial-state misfit) as phiml scalars; NaN at a
+        trial point that needs more substeps than the model's ``max_substeps``."""
+        try:
+            data, reg = self.problem.losses(params, init)
+        except OverflowError:
+            return math.tensor(np.nan), 0.0
+        if init is not None:
+            reg = reg + self.states.misfit(init)
+        return data, reg
 
     # -------------------------------------------------------------- run
     def run(self) -> FitResult:
         t0 = time.perf_counter()
-        z0 = tuple(self._z(p, self.t._values[p.name]) for p in self.t.learnables)
-        data0, reg0 = (_float(x) for x in self.losses(self.params_of(z0)))
+        z0 = tuple(self._z(p, start_inside(p, self.t._values[p.name], self.transforms[p.name], self.notes.append))
+                   for p in self.t.learnables)
+        if self.states is not None:
+            z0 = z0 + self.states.z0()
+        data0, reg0 = (_float(x) for x in self.losses(*self.unpack(z0)))
         self.scale = data0 if np.isfinite(data0) and data0 > 0 else 1.0
         self.obj0 = (data0 + reg0) / self.scale
         start = self._public_params(z0)
         if not np.isfinite(self.obj0):
             self.notes.insert(0, "the loss at the initial guess is not finite: the model is unstable with "
                                  "these parameters / this dt (check dt, substeps and the bounds)")
-            return self._result(start, data0, data0, reg0, 0, "diverged", "", t0)
+            return self._result(start, data0, data0, 0, "diverged", "", t0, z0)
+        self.best = (self.obj0, start, data0, z0)
         if reg0 == 0 and self._at_floor(data0):
-            return self._result(start, data0, data0, reg0, 0, "converged",
-                                "the initial guess fits the data to float precision", t0)
-        self.best = (self.obj0, start, data0, reg0)
+            return self._result(start, data0, data0, 0, self._identified("converged", start, z0),
+                                "the initial guess fits the data to float precision", t0, z0)
         info = self._minimize(z0)
         if isinstance(self.error, Exception):
             raise RuntimeError(f"The loss raised inside the optimiser: {self.error!r}") from self.error
@@ -203,8 +114,10 @@ class _Fit:
         if self.deferral.pending is not None:  # a signal whose handler did not raise ended the optimiser early
             self.notes.append(f"stopped early by signal {self.deferral.pending}")
             status = "not_converged" if status == "converged" else status
-        obj, params, data, reg = self.best
-        return self._result(params, data, data0, reg, int(info.iterations.numpy().max()), status, _msg(info), t0)
+        obj, params, data, zs = self.best
+        if status in ("converged", "not_converged"):
+            status = self._identified(status, params, zs)
+        return self._result(params, data, data0, int(info.iterations.numpy().max()), status, _msg(info), t0, zs)
 
     def _minimize(self, z0):
         bar = tqdm(desc="fit", unit="eval", disable=not self.t._progress, leave=False)
@@ -232,9 +145,9 @@ class _Fit:
             return zero
         try:
             with deferral.immediate() if deferral is not None else contextlib.nullcontext():
-                params = self.params_of(zs)
-                data, reg = self.losses(params)
-                obj = (data + reg) / self.scale
+                params, init = self.unpack(zs)
+                data, reg = self.losses(params, init)
+                obj = (data + reg) / self.scale + zero
                 val = _float(obj)
         except BaseException as e:  # noqa: BLE001  (Ctrl-C too; re-raised after minimize returns)
             self.error = e
@@ -244,7 +157,7 @@ class _Fit:
         if not np.isfinite(val):
             self.nonfinite += 1
         elif val < self.best[0]:
-            self.best = (val, self._public_params(zs), _float(data), _float(reg))
+            self.best = (val, self._public_params(zs), _float(data), tuple(math.stop_gradient(z) for z in zs))
         self.bar.update(1)
         self.bar.set_postfix(rel_loss=f"{self.best[0]:.3e}", refresh=False)
         return obj
@@ -257,7 +170,7 @@ class _Fit:
         if self.nonfinite:
             self.notes.append(f"{self.nonfinite} of {self.evals} evaluations were not finite (unstable trial points)")
         if not self._stable(self.best[1]):
-            self.notes.append(f"the result is beyond the model's explicit stability limit at dt={self.model.dt:g}")
+            self.notes.append(f"the result is beyond what the explicit scheme can integrate at dt={self.model.dt:g}")
             return "diverged"
         if info.converged.all:
             if self.nonfinite and not improved:
@@ -267,20 +180,43 @@ class _Fit:
         if last_bad:
             return "diverged"
         ran_out = int(info.iterations.numpy().max()) >= self.cfg.max_iterations
-        if not ran_out and self._at_floor(self.best[2]) and not self._on_bounds(self.best[1]):
+        if not ran_out and (self._at_floor(self.best[2]) or self._flat_at_end()) and not self._on_bounds(self.best[1]):
             self.notes.append("the line search stopped at float round-off of the misfit")
             return "converged"
         self._on_bounds(self.best[1])
         return "not_converged"
+
+    def _identified(self, status: str, params: dict, zs) -> str:
+        """``status``, or ``"not_identifiable"`` when the data do not constrain some number."""
+        self.uncertainty = None
+        if not getattr(self.cfg, "uncertainty", True):
+            return status
+        states = self._states_of(zs)
+        self.uncertainty = u = estimate_uncertainty(self, params, states)
+        self.notes.extend(u.notes)
+        if u.unidentified:
+            self.notes.append(f"not identifiable: the data do not constrain {', '.join(u.unidentified)} (standard "
+                              "deviation above a quarter of the range; e.g. constant states, or an unobserved region)")
+        return "not_identifiable" if u.unidentified and status == "converged" else status
+
+    def _flat_at_end(self, last: int = 4) -> bool:
+        """Whether the line search ended probing points whose objectives agree to float round-off
+        (a noisy misfit's minimum in float32: scipy's tolerance is finer than the arithmetic)."""
+        tail = [v for v in self.history[-last:] if np.isfinite(v)]
+        eps = np.finfo(np.float64 if math.get_precision() == 64 else np.float32).eps
+        return len(tail) == last and max(tail) - min(tail) <= 100 * eps * abs(self.best[0])
 
     def _at_floor(self, data_loss: float) -> bool:
         """Whether a misfit is float round-off: below ``(10 eps)^2`` times the targets' mean square."""
         eps = np.finfo(np.float64 if math.get_precision() == 64 else np.float32).eps
         return bool(data_loss <= (10 * eps) ** 2 * self.signal)
 
+    def _tensors(self, params: dict) -> dict:
+        return {p.name: p.tensor(self.model, params[p.name]) for p in self.t.learnables}
+
     def _stable(self, params: dict) -> bool:
-        tensors = {p.name: p.tensor(self.model, params[p.name]) for p in self.t.learnables}
-        return bool(self.model.dt <= self.model.max_stable_dt(self.init, tensors))
+        cap = self.model.max_substeps if self.model.substeps == AUTO else int(self.model.substeps)
+        return self.problem.required_substeps(self._tensors(params)) <= cap
 
     def _on_bounds(self, params: dict) -> bool:
         """Note parameters stuck on a bound; True when that makes the result untrustworthy."""
@@ -297,46 +233,74 @@ class _Fit:
                               "(widen the bounds, or check the model and dt)")
         return bad
 
-    def _bounds_of(self, p: LearnableParam) -> tuple[float, float]:
-        t = self.transforms[p.name]
-        lo, hi = (np.exp(t.lo), np.exp(t.lo + t.w)) if t.log else (t.lo, t.lo + t.w)
-        return float(lo), float(hi)
+    def _bounds_of(self, p: LearnableParam) -> tuple:
+        lo, hi = self.transforms[p.name].bounds
+        if np.ptp(lo) == 0 and np.ptp(hi) == 0:
+            return float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
+        return np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
 
     def _range(self, p: LearnableParam) -> str:
         lo, hi = self._bounds_of(p)
-        return f"[{lo:.4g}, {hi:.4g}]"
+        return f"[{np.min(lo):.4g}, {np.max(hi):.4g}]"
 
     # -------------------------------------------------------------- helpers
     def _z(self, p: LearnableParam, value: np.ndarray) -> math.Tensor:
         z = self.transforms[p.name].inverse(value)
-        return p.tensor(self.model, z)
+        return p.numbers(self.model, z)
 
     def _public_params(self, zs) -> dict:
         out = {}
         for p, z in zip(self.t.learnables, zs):
             v = self.transforms[p.name].forward(z)
-            out[p.name] = _public(_numpy(v, p, self.model))
+            out[p.name] = public(_numpy(v, p, self.model))
         return out
 
-    def _result(self, params, data, data0, reg, iterations, status, msg, t0) -> FitResult:
+    def _states_of(self, zs):
+        if self.states is None or zs is None:
+            return None
+        return self.states.states(tuple(math.stop_gradient(z) for z in zs[len(self.t.learnables):]))
+
+    def _after(self, params: dict, zs) -> dict:
+        """What the result says besides the numbers: regulariser, initial states, resolution."""
+        tensors = self._tensors(params)
+        states = self._states_of(zs)
+        extra = {"reg_loss": _float(self.problem.regulariser(tensors)),
+                 "substeps": int(min(self.problem.substeps_needed(tensors, states), self.model.max_substeps))}
+        if states is not None:
+            extra["initial_state_loss"] = self.states.mse(states)
+            extra["initial_states"] = self.states.numpy(states, self.model)
+        issue = self.model.resolution_issue(self.init if states is None else states, tensors)
+        if issue:
+            warnings.warn(f"At the fitted coefficients: {issue}", ResolutionWarning, stacklevel=5)
+            self.notes.append(f"under-resolved at the fitted coefficients: {issue}")
+        u = getattr(self, "uncertainty", None)
+        if u is not None:
+            extra.update(std=u.std, field_std=u.field_std, covariance=u.covariance, noise_std=u.noise_std,
+                         residual_correlation=u.residual_correlation, unidentified=u.unidentified,
+                         unconstrained=u.unconstrained)
+        return extra
+
+    def _result(self, params, data, data0, iterations, status, msg, t0, zs) -> FitResult:
+        extra = self._after(params, zs) if np.isfinite(data) else {}
         message = "; ".join([m for m in [msg] + self.notes if m])
         return FitResult(params=params, final_loss=float(data), initial_loss=float(data0), iterations=iterations,
                          evaluations=self.evals, status=status, message=message,
                          seconds=time.perf_counter() - t0, num_samples=self.problem.num_samples,
-                         reg_loss=float(reg), nonfinite_evaluations=self.nonfinite, loss_history=list(self.history),
-                         bounds={p.name: self._bounds_of(p) for p in self.t.learnables}, epoch=self.t.epoch + 1)
+                         nonfinite_evaluations=self.nonfinite, loss_history=list(self.history),
+                         bounds={p.name: self._bounds_of(p) for p in self.t.learnables}, epoch=self.t.epoch + 1,
+                         **extra)
 
 
 def run_fit(trainer, problem) -> FitResult:
-    """Minimise ``problem.losses`` over ``trainer``'s learnables, starting from its current
-    estimate; returns the :class:`FitResult` (the caller decides whether to adopt it).
+    """Minimise ``problem.losses`` over ``trainer``'s learnables (and, with ``fit_initial_state``,
+    the initial states), starting from its current estimate; returns the :class:`FitResult` (the
+    caller decides whether to adopt it).
 
     Args:
         trainer: a :class:`~hybridkit.training.FieldTrainer` (learnables, current values, model,
             config with ``method``, ``abs_tol``, ``max_iterations``, ``clamp_to_stable``).
-        problem: ``losses(params) -> (data, reg)`` on phiml tensors, ``init`` (the initial
-            states, for the stability limit), ``signal`` (mean square of the targets) and
-            ``num_samples``.
+        problem: a :class:`~hybridkit.training._misfit.RolloutProblem` (``losses``, ``init``,
+            ``signal``, ``num_samples``, the substeps a point needs).
     """
     return _Fit(trainer, problem).run()
 
@@ -349,18 +313,9 @@ def _float(x) -> float:
 
 
 def _numpy(v: math.Tensor, p: LearnableParam, model: AbstractPDE) -> np.ndarray:
-    if p.kind == "field":
-        order = list(model.grid.axes)
-    elif p.kind == "vector":
-        order = ["vector"]
-    else:
-        order = []
+    order = {"field": list(model.grid.axes), "vector": ["vector"], "parametric": ["param"]}.get(p.kind, [])
     n = v.native(order)
     return np.asarray(n.detach().cpu().numpy() if hasattr(n, "detach") else n, dtype=np.float64)
-
-
-def _public(v: np.ndarray):
-    return float(v) if np.ndim(v) == 0 else np.array(v, dtype=np.float64)
 
 
 def _msg(info) -> str:
@@ -368,10 +323,3 @@ def _msg(info) -> str:
     if isinstance(m, (list, tuple)):
         m = "; ".join(str(x) for x in m)
     return str(m)
-
-
-def _failure_text(r: FitResult) -> str:
-    return (f"Physical fit {r.status} after {r.iterations} iterations / {r.evaluations} evaluations "
-            f"(loss {r.initial_loss:.3e} -> {r.final_loss:.3e}): {r.message}. The trainer keeps its "
-            "previous parameters" + ("" if r.status == "diverged" else " unless on_failure='warn'") +
-            ". Fix: check dt / bounds, raise max_iterations, or set on_failure='warn'.")

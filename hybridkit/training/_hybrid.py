@@ -37,8 +37,8 @@ from tqdm.auto import tqdm
 from .._checks import is_integer
 from .._config import from_dict, to_dict
 from ..convert import split_channels, stack_channels, to_field, to_tensor
-from ..data import (AugmentedDataset, CacheManager, DataManager, HybridDataset, cache_key, generate_dataset,
-                    make_loader, masked_mse)
+from ..data import (AugmentedDataset, CacheManager, DataManager, HybridDataset, cache_key, check_data_matches,
+                    generate_dataset, make_loader, masked_mse)
 from ..models import rollout
 from ._base import AbstractCheckpointable
 from ._checkpoint import CheckpointError, require
@@ -123,9 +123,7 @@ class HybridTrainer(AbstractCheckpointable):
             raise TypeError("Expected the real data as a HybridDataset in tensor mode (return_fields=False).")
         if not is_integer(num_cycles) or num_cycles < 0:
             raise ValueError(f"Expected num_cycles >= 0 (an integer), got {num_cycles!r}.")
-        if real.grid != self.model.grid:
-            raise ValueError(f"The real data's grid {real.grid} differs from the physical model's "
-                             f"{self.model.grid}. Fix: use the model the data were made with.")
+        check_data_matches(real, self.model)  # grid, dt, equation, fields: DataMismatchError naming both
         progress = progress and is_rank_zero()
         views = self._views(real)
         if not self.warmed_up:

@@ -15,12 +15,12 @@ from phiml import math
 from phiml.math import batch
 
 from .._config import ConfigError
-from ..data import ObservationMask
+from ..data import ObservationMask, check_data_matches, check_values_match
 from ..physics import AbstractPDE
 from ._configs import PhysicalConfig, trainer_config
 from ._field import FieldTrainer
 from ._fit import FitResult
-from ._misfit import RolloutProblem, rollout_misfit, to_float
+from ._misfit import RolloutProblem
 
 __all__ = ["PhysicalTrainer"]
 
@@ -85,8 +85,10 @@ class PhysicalTrainer(FieldTrainer):
 
         Raises:
             FitError: a fit diverged or did not converge and ``on_failure="raise"``.
+            DataMismatchError: the dataset's grid, dt, equation or fields differ from the model's.
         """
         self._progress = progress
+        check_data_matches(data_source, self.model)
         return super().train(data_source, num_epochs, progress=progress, callbacks=callbacks)
 
     def _train_epoch_with_data(self, data_source) -> FitResult:
@@ -125,7 +127,8 @@ class PhysicalTrainer(FieldTrainer):
             The :class:`FitResult` (also appended to :attr:`history`).
 
         Raises:
-            FitError: per ``on_failure`` when the fit diverged or did not converge.
+            FitError: per ``on_failure`` when the fit diverged, did not converge or is not identifiable.
+            DataMismatchError: data on another grid than the model's.
         """
         if progress is not None:
             self._progress = bool(progress)
@@ -139,20 +142,23 @@ class PhysicalTrainer(FieldTrainer):
         problem = self._problem(initial, targets, weights)
         values = dict(self._values) if params is None else {k: np.asarray(v) for k, v in params.items()}
         tensors = {p.name: p.tensor(self.model, values[p.name]) for p in self.learnables}
-        return to_float(rollout_misfit(self.model, problem.init, problem.tgt, tensors, problem.weights, problem.counts))
+        return problem.data_loss(tensors)
 
     # ------------------------------------------------------------------ data
     def _problem(self, initial: Mapping, targets: Mapping, weights) -> RolloutProblem:
         """The objective of a fit to these trajectories (checked, masks resolved)."""
-        init = {k: _values(v) for k, v in self._as_state(initial).items() if k in self.model.field_names}
-        tgt = {k: _values(v) for k, v in self._as_state(targets).items()}
+        initial, targets = self._as_state(initial), self._as_state(targets)
+        check_values_match(initial, self.model, "initial state")
+        check_values_match(targets, self.model, "targets")
+        init = {k: _values(v) for k, v in initial.items() if k in self.model.field_names}
+        tgt = {k: _values(v) for k, v in targets.items()}
         self._check_batch(init, tgt)
         if weights is None and self.observation is not None:
             weights = self.observation
         if isinstance(weights, ObservationMask):
             weights = weights.weights(self.model.grid, self.config.num_predict_steps)
         return RolloutProblem(self.model, init, tgt, weights, self.learnables, regularizer=self.config.regularizer,
-                              reg_weight=self.config.reg_weight)
+                              reg_weight=self.config.reg_weight, init_weights=_initial_weights(weights))
 
     def _gather(self, items):
         """Stack items along ``batch``: initial / target values and the observation weights."""
@@ -230,6 +236,15 @@ def spread(size: int, n: int | None) -> list[int]:
     if n is None or n >= size:
         return list(range(size))
     return sorted(set(np.linspace(0, size - 1, n).round().astype(int).tolist()))
+
+
+def _initial_weights(weights) -> math.Tensor | None:
+    """Where the initial states count as observed: a cell observed at any target frame (the spatial
+    part of the observation); None: everywhere."""
+    if weights is None:
+        return None
+    w = math.max(weights, "time") if "time" in weights.shape else weights
+    return None if (w == 1).all else w
 
 
 def _values(v) -> math.Tensor:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..data import check_network_matches
 from ..models import rollout
 from ._configs import SyntheticConfig, trainer_config
 from ._distributed import all_reduce_sum, ddp_rollout, is_distributed, set_epoch
@@ -138,6 +139,7 @@ class SyntheticTrainer(TensorTrainer):
                 "e.g. hybridkit.data.make_loader(dataset, batch_size=32) or torch DataLoader(dataset, ...)."
             )
         self._layout = getattr(getattr(data_source, "dataset", None), "layout", self._layout)
+        check_network_matches(self._layout, self.model)  # channels / ndim of the data vs the network
         steps = self.rollout_steps()
         set_epoch(data_source, self.epoch)  # an epoch-keyed sampler's permutation depends on the epoch
         start = copy.deepcopy(self.state_dict())  # the last good state: what a non-finite epoch goes back to
