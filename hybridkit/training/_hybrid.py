@@ -233,7 +233,7 @@ class HybridTrainer(AbstractCheckpointable):
                 f"{real.num_predict_steps + 1} frames, got physical_frames={frames}. Fix: raise "
                 "physical_frames (a shorter trajectory yields no training window)."
             )
-        params, seed = self.physical.params, _seed(cfg.seed, c)
+        params, seed = self.physical.coefficients, _seed(cfg.seed, c)  # a parametric field as its field
         key = cache_key(kind="physical", pde=type(self.model).__name__, model=self.model.config(),
                         params=params, n=cfg.physical_trajectories, frames=frames, seed=seed)
 
