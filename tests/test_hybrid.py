@@ -194,3 +194,51 @@ def test_a_parametric_coefficient_goes_through_every_stage_of_a_cycle(tmp_path, 
     print(f"two bumps, field error: physical only {physical:.3g}, hybrid {hybrid:.3g}")
     assert physical < 0.05 and hybrid <= 1.05 * physical + 1e-3
     assert np.shape(m["hybrid"]["params"]["diffusivity"]) == (32,)  # reported as the field
+
+
+class _SolverNetwork(torch.nn.Module):
+    """A 'network' that steps the diffusion solver with a wrong diffusivity: skilled enough on
+    noisy data to earn its targets full weight, and biased."""
+
+    def __init__(self, solver):
+        super().__init__()
+        self.solver = solver
+        self.unused = torch.nn.Parameter(torch.zeros(()))  # an optimiser needs something to hold
+
+    def forward(self, x):  # (batch, 1, x) -> (batch, 1, x)
+        from hybridkit.convert import to_field, to_tensor
+        return to_tensor(self.solver.step(to_field(x[:, 0], self.solver.grid)))[:, None] + 0 * self.unused
+
+
+@pytest.mark.parametrize("limit", [2.0, None], ids=["guarded", "unguarded"])
+def test_a_biased_network_cannot_pull_a_number_the_data_pin_down(tmp_path, limit):
+    """Diffusivity 0.5 observed with 5 % noise on every point; the network steps the solver with
+    0.8. Its targets get full weight (its error is within the noise), so the combined fit moves the
+    estimate towards 0.8 by many standard errors; with ``max_shift_std`` the data-only estimate is
+    kept and the cycle says so."""
+    from hybridkit.data import add_noise, write_trajectories
+    from hybridkit.physics import Diffusion
+
+    grid = GridSpec((32,), (100.0,))
+    truth = Diffusion(grid, dt=1.0, diffusivity=0.5)
+    traj = truth.rollout(truth.random_state(4, seed=2), 10)["temperature"]
+    noisy = add_noise({"temperature": traj.numpy(("batch", "time", "x"))}, 0.05, seed=7)
+    path = tmp_path / "noisy.h5"
+    write_trajectories(truth, path, noisy, seed=0, overwrite=True)
+    real = HybridDataset(DataManager(path), [0, 1, 2, 3], ["temperature"], num_predict_steps=2)
+    synthetic = SyntheticTrainer({"num_predict_steps": 2}, _SolverNetwork(Diffusion(grid, dt=1.0, diffusivity=0.8)))
+    physical = PhysicalTrainer({"num_predict_steps": 5, "on_failure": "warn"}, Diffusion(grid, dt=1.0),
+                               [learnable("diffusivity", 1.5)])
+    cfg = HybridConfig(warmup_epochs=0, synthetic_epochs=0, synthetic_trajectories=4, physical_trajectories=2,
+                       batch_size=8, max_shift_std=limit)
+    record, = HybridTrainer(cfg, synthetic, physical, cache=CacheManager(tmp_path / "c")).train(real, 1, progress=False)
+    d = physical.params["diffusivity"]
+    data_only = physical.history[-2]  # the cycle's first fit: the observed windows alone
+    moved = abs(physical.history[-1].params["diffusivity"] - data_only.params["diffusivity"])
+    print(f"data-only {data_only.params['diffusivity']:.4f} +- {data_only.std['diffusivity']:.4f}, "
+          f"with the network's targets moved by {moved:.4f}; kept {d:.4f}")
+    assert record.physical.target_weight > 0.5 and moved > 5 * data_only.std["diffusivity"]
+    if limit is None:
+        assert not record.physical.pull_rejected and d > 0.55
+    else:
+        assert record.physical.pull_rejected and d == data_only.params["diffusivity"] and abs(d - 0.5) < 0.1

@@ -194,6 +194,11 @@ class HybridConfig:
     # lets the network's inductive bias act as a prior (the HYCO authors' choice)
     unobserved_weight: float = 0.0
     # --- safeguards
+    # with target_weighting="skill": the network's targets may move a fitted number at most this
+    # many standard errors of the data-only fit (its Gauss-Newton errors: what the data pin down);
+    # a larger move keeps the data-only estimate. Numbers the data do not constrain (infinite or
+    # unknown error) move freely: that is where cooperation can help. None: no limit
+    max_shift_std: float | None = 2.0
     revert: bool = True  # undo an update that makes the loss on the held-out observed windows worse
     revert_tolerance: float = 0.0  # relative worsening tolerated before reverting
     # every `holdout`-th window start of the observed data is held out of both updates: the
@@ -209,6 +214,9 @@ class HybridConfig:
             _count(self, name, 1)
         if self.physical_frames is not None:
             _count(self, "physical_frames", 2)
+        if self.max_shift_std is not None and not float(self.max_shift_std) > 0:
+            raise ValueError(f"Expected max_shift_std > 0 (standard errors) or None (no limit), got "
+                             f"{self.max_shift_std!r}.")
         for name in ("alpha_synthetic", "alpha_physical", "revert_tolerance"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)}.")

@@ -13,7 +13,10 @@ Schedule: ``warmup_epochs`` of synthetic-only training, then cycles of
 generated). An update that makes the loss on the observed data worse is reverted (``revert``) to
 what the next optimisation starts from: for ``S`` its whole ``state_dict`` (weights, optimizer,
 scheduler, epoch counter, generator), for ``P`` its parameters (its fit history keeps the fit;
-the cycle's record says it was reverted).
+the cycle's record says it was reverted). With ``target_weighting="skill"`` the network's targets
+may move a physical number at most ``max_shift_std`` standard errors from the data-only fit of the
+same cycle (``pull_rejected`` otherwise): they decide what the data leave open, never what the
+data pin down.
 
 Under ``torchrun`` (see :mod:`hybridkit.training._distributed`) the network trains data-parallel
 (``batch_size`` is the global batch), the physical fit runs on rank 0 and its parameters are
@@ -182,24 +185,33 @@ class HybridTrainer(AbstractCheckpointable):
         alone (what the physical model makes of the data; its misfit on the held-out windows is
         the data's noise floor), then, if S's skill earns its targets a weight, ``physical_epochs``
         fits to real + S-generated targets from there (skipped when the weight is below
-        :data:`MIN_TARGET_WEIGHT` times ``alpha_physical``)."""
+        :data:`MIN_TARGET_WEIGHT` times ``alpha_physical``). If those fits move a number further
+        than ``max_shift_std`` standard errors of the data-only fit, the data-only estimate is
+        kept (``pull_rejected``): S's targets may decide what the data leave open, never overrule
+        what they pin down."""
         cfg = self.config
         held = views.held_p.stack(spread(len(views.held_p), self.physical.config.max_samples))
         held = ({k: held[0][k] for k in self.model.field_names}, held[1])
         before, snapshot = self.physical.data_loss(*held, None), self.physical.params
-        status = []
+        status, fitted, rejected = [], None, False
         if cfg.target_weighting == "skill":
             init, tgt, weights, n_real = self._physical_problem(views.train_p, 0.0)
-            status.append(self._fit_physical(init, tgt, weights, progress))
+            first, std = self._fit_physical(init, tgt, weights, progress)
+            status.append(first)
+            fitted = self.physical.params  # the data-only estimate, with its standard errors `std`
         weight = self._target_weight(held)
         if weight >= MIN_TARGET_WEIGHT * cfg.alpha_physical or cfg.target_weighting == "fixed":
             init, tgt, weights, n_real = self._physical_problem(views.train_p, weight)
-            status += [self._fit_physical(init, tgt, weights, progress) for _ in range(cfg.physical_epochs)]
+            status += [self._fit_physical(init, tgt, weights, progress)[0] for _ in range(cfg.physical_epochs)]
+            if fitted is not None and cfg.max_shift_std is not None:
+                rejected = _shifted(fitted, self.physical.params, std, float(cfg.max_shift_std))
+                if rejected:
+                    self.physical.set_params(fitted)
         after = self.physical.data_loss(*held, None)
         reverted = self._worse(before, after)
         if reverted:
             self.physical.set_params(snapshot)
-        return PhysicalUpdate(before, after, reverted, tuple(status), n_real, _batch(init) - n_real, weight)
+        return PhysicalUpdate(before, after, reverted, tuple(status), n_real, _batch(init) - n_real, weight, rejected)
 
     def _target_weight(self, held) -> float:
         """How much a target of S counts, relative to a datum: ``alpha_physical``, times S's skill
@@ -249,16 +261,18 @@ class HybridTrainer(AbstractCheckpointable):
             barrier()
         return path
 
-    def _fit_physical(self, init, tgt, weights, progress) -> str:
+    def _fit_physical(self, init, tgt, weights, progress) -> tuple[str, dict]:
         """One physical fit; under ``torchrun`` on rank 0, its parameters broadcast to the others
-        (every rank then continues from exactly the same estimate). Returns the fit's status."""
+        (every rank then continues from exactly the same estimate). Returns the fit's status and
+        its standard errors (``name -> list``, as :attr:`FitResult.std`)."""
         if not is_distributed():
-            return self.physical.fit(init, tgt, weights, progress=progress).status
+            result = self.physical.fit(init, tgt, weights, progress=progress)
+            return result.status, _plain(result.std)
         shared = None
         if is_rank_zero():
             try:
-                status = self.physical.fit(init, tgt, weights, progress=progress).status
-                shared = {"status": status, "params": _plain(self.physical.params)}
+                result = self.physical.fit(init, tgt, weights, progress=progress)
+                shared = {"status": result.status, "params": _plain(self.physical.params), "std": _plain(result.std)}
             except BaseException as e:
                 broadcast_json({"error": repr(e)})  # the other ranks stop too, instead of waiting
                 raise
@@ -267,7 +281,7 @@ class HybridTrainer(AbstractCheckpointable):
             raise RuntimeError(f"The physical fit failed on rank 0: {shared['error']}")
         if not is_rank_zero():
             self.physical.set_params(shared["params"])
-        return shared["status"]
+        return shared["status"], shared["std"]
 
     def _loader(self, dataset, seed: int):
         """Batches of ``config.batch_size`` windows; under ``torchrun`` each rank's share of them."""
@@ -409,6 +423,22 @@ def _expand(w: math.Tensor, init: dict, tgt: dict) -> math.Tensor:
     """Weights with explicit ``batch`` and ``time`` dims (so they can be concatenated)."""
     w = math.expand(w, math.batch(batch=_batch(init)))
     return math.expand(w, math.batch(time=next(iter(tgt.values())).shape.get_size("time")))
+
+
+def _shifted(fitted: Mapping, now: Mapping, std: Mapping, limit: float) -> bool:
+    """Whether some number of ``now`` lies more than ``limit`` standard errors ``std`` from
+    ``fitted``; a number without a finite error (not constrained by the data) never counts."""
+    for name, value in fitted.items():
+        if name not in std:
+            continue
+        s = np.asarray(std[name], dtype=np.float64)
+        shift = np.abs(np.asarray(now[name], dtype=np.float64) - np.asarray(value, dtype=np.float64))
+        if s.shape != shift.shape:
+            continue
+        known = np.isfinite(s)
+        if np.any(shift[known] > limit * s[known]):
+            return True
+    return False
 
 
 def _plain(params: dict) -> dict:

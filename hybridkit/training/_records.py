@@ -92,6 +92,9 @@ class PhysicalUpdate(_Update):
     real_samples: int = 0  # real windows in the fit
     generated_samples: int = 0  # network rollouts in the fit
     target_weight: float = 0.0  # how much one of the network's targets counted relative to a datum
+    # the network's targets moved a number further than HybridConfig.max_shift_std standard errors
+    # of the data-only fit (what the data pin down): that estimate was kept
+    pull_rejected: bool = False
 
 
 @dataclass(frozen=True)
