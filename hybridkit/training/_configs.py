@@ -203,7 +203,8 @@ class HybridConfig:
     revert_tolerance: float = 0.0  # relative worsening tolerated before reverting
     # every `holdout`-th window start of the observed data is held out of both updates: the
     # windows that judge reversion and measure S's skill (0, or a side whose windows have fewer
-    # start frames than that: judged on the training windows)
+    # start frames than that: reversion judged on the training windows, and with
+    # target_weighting="skill" S's targets get no weight, its skill being unmeasurable)
     holdout: int = 5
     seed: int = 0  # seeds fresh initial states, draws and loader order (per cycle)
 

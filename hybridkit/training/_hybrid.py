@@ -157,7 +157,7 @@ class HybridTrainer(AbstractCheckpointable):
         obs = self.physical.observation
         train_s = AugmentedDataset.observed(train, obs)
         return _Views(real, train_s, AugmentedDataset.observed(held, obs) if held is not None else train_s,
-                      train_p, held_p if held_p is not None else train_p)
+                      train_p, held_p if held_p is not None else train_p, held_p is not None)
 
     # ------------------------------------------------------------------ one cycle, two halves
     def _update_synthetic(self, views: "_Views", progress) -> SyntheticUpdate:
@@ -199,7 +199,8 @@ class HybridTrainer(AbstractCheckpointable):
             first, std = self._fit_physical(init, tgt, weights, progress)
             status.append(first)
             fitted = self.physical.params  # the data-only estimate, with its standard errors `std`
-        weight = self._target_weight(held)
+        # S's skill can only be judged on windows it did not train on: none held out, no pull
+        weight = self._target_weight(held) if views.held_out_p or cfg.target_weighting == "fixed" else 0.0
         if weight >= MIN_TARGET_WEIGHT * cfg.alpha_physical or cfg.target_weighting == "fixed":
             init, tgt, weights, n_real = self._physical_problem(views.train_p, weight)
             status += [self._fit_physical(init, tgt, weights, progress)[0] for _ in range(cfg.physical_epochs)]
@@ -417,6 +418,7 @@ class _Views:
     held_s: AugmentedDataset
     train_p: HybridDataset
     held_p: HybridDataset
+    held_out_p: bool  # False: too few window starts to hold any out (held_p is then train_p)
 
 
 def _expand(w: math.Tensor, init: dict, tgt: dict) -> math.Tensor:
