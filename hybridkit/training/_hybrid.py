@@ -103,6 +103,9 @@ class HybridTrainer(AbstractCheckpointable):
         self.cycle = 0
         self.warmed_up = False
         self.history = History()
+        # the last data-only fit: {"key": the data, "params": its result, "std": its errors}; a
+        # cycle whose physical model still stands there skips refitting the same data
+        self._data_fit: dict | None = None
 
     # ------------------------------------------------------------------ public
     def train(self, real: HybridDataset, num_cycles: int, *, progress: bool = True,
@@ -196,8 +199,14 @@ class HybridTrainer(AbstractCheckpointable):
         status, fitted, rejected = [], None, False
         if cfg.target_weighting == "skill":
             init, tgt, weights, n_real = self._physical_problem(views.train_p, 0.0)
-            first, std = self._fit_physical(init, tgt, weights, progress)
-            status.append(first)
+            key = _data_key(views.train_p)
+            last = self._data_fit
+            if last is not None and last["key"] == key and last["params"] == _plain(self.physical.params):
+                std = last["std"]  # P is where its last fit to these data left it: that fit stands
+            else:
+                first, std = self._fit_physical(init, tgt, weights, progress)
+                status.append(first)
+                self._data_fit = {"key": key, "params": _plain(self.physical.params), "std": std}
             fitted = self.physical.params  # the data-only estimate, with its standard errors `std`
         # S's skill can only be judged on windows it did not train on: none held out, no pull
         weight = self._target_weight(held) if views.held_out_p or cfg.target_weighting == "fixed" else 0.0
@@ -360,7 +369,7 @@ class HybridTrainer(AbstractCheckpointable):
         """Cycle counter, warm-up flag, history, config and both trainers' states."""
         return {"cycle": self.cycle, "warmed_up": self.warmed_up, "history": self.history.to_list(),
                 "config": to_dict(self.config), "synthetic": self.synthetic.state_dict(),
-                "physical": self.physical.state_dict()}
+                "physical": self.physical.state_dict(), "data_fit": self._data_fit}
 
     def load_state_dict(self, state: dict) -> None:
         require(state, ("cycle", "warmed_up", "history", "config", "synthetic", "physical"), "the state",
@@ -376,6 +385,7 @@ class HybridTrainer(AbstractCheckpointable):
         self.physical.load_state_dict(state["physical"])
         self.cycle, self.warmed_up = int(state["cycle"]), bool(state["warmed_up"])
         self.history = History.from_list(state["history"], CycleRecord)
+        self._data_fit = state.get("data_fit")  # absent in checkpoints of earlier versions
 
     @property
     def _map_location(self):
@@ -390,6 +400,11 @@ def _seed(seed: int, cycle: int) -> int:
 
 def _batch(values: dict) -> int:
     return next(iter(values.values())).shape.get_size("batch")
+
+
+def _data_key(ds: HybridDataset) -> list:
+    """What identifies the physical model's training windows (file, simulations, window count)."""
+    return [str(ds.data_manager.path), [int(i) for i in ds.sim_indices], len(ds), int(ds.num_predict_steps)]
 
 
 def _holdout(ds: HybridDataset, every: int):
