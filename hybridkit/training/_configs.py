@@ -199,12 +199,13 @@ class HybridConfig:
     # a larger move keeps the data-only estimate. Numbers the data do not constrain (infinite or
     # unknown error) move freely: that is where cooperation can help. None: no limit
     max_shift_std: float | None = 2.0
-    revert: bool = True  # undo an update that makes the loss on the held-out observed windows worse
+    revert: bool = True  # undo an update that makes the loss on the observed windows (see holdout) worse
     revert_tolerance: float = 0.0  # relative worsening tolerated before reverting
-    # every `holdout`-th window start of the observed data is held out of both updates: the
-    # windows that judge reversion and measure S's skill (0, or a side whose windows have fewer
-    # start frames than that: reversion judged on the training windows, and with
-    # target_weighting="skill" S's targets get no weight, its skill being unmeasurable)
+    # every `holdout`-th window start of the physical model's observed windows is held out of its
+    # fit: the windows that judge its reversion and measure S's skill (0, or windows with fewer
+    # start frames than that: judged on the training windows, and with target_weighting="skill"
+    # S's targets get no weight, its skill being unmeasurable). The network trains on every
+    # observed window and its reversion is judged on them
     holdout: int = 5
     seed: int = 0  # seeds fresh initial states, draws and loader order (per cycle)
 

@@ -153,14 +153,14 @@ class HybridTrainer(AbstractCheckpointable):
         return run
 
     def _views(self, real: HybridDataset) -> "_Views":
-        """The observed windows as each side sees them, split into training and held-out windows."""
+        """The observed windows as each side sees them; the physical model's split into training and
+        held-out windows. The network trains on every observed window: with few trajectories each
+        window counts (evidence (b): holding out every 5th made its error 1.6x larger), and its
+        windows overlap the held-out ones' frames anyway."""
         steps_p, every = self.physical.config.num_predict_steps, self.config.holdout
-        train, held = _holdout(real, every)
         train_p, held_p = _holdout(real.with_options(return_fields=True, num_predict_steps=steps_p), every)
-        obs = self.physical.observation
-        train_s = AugmentedDataset.observed(train, obs)
-        return _Views(real, train_s, AugmentedDataset.observed(held, obs) if held is not None else train_s,
-                      train_p, held_p if held_p is not None else train_p, held_p is not None)
+        train_s = AugmentedDataset.observed(real, self.physical.observation)
+        return _Views(real, train_s, train_s, train_p, held_p if held_p is not None else train_p, held_p is not None)
 
     # ------------------------------------------------------------------ one cycle, two halves
     def _update_synthetic(self, views: "_Views", progress) -> SyntheticUpdate:
