@@ -136,6 +136,31 @@ def test_plot_param_field_title_reports_relative_l2(rng):
     assert _title_numbers(fig2)[-1] == pytest.approx(rel(l2, t2), rel=2e-3)
 
 
+def test_plot_param_field_band_spans_learned_plus_minus_1_96_std(rng):
+    grid = GridSpec((32,), (100.0,))
+    x = grid.coordinates()[0]
+    true = 0.2 + np.exp(-((x - 30.0) / 8.0) ** 2)
+    learned = true + 0.02 * rng.normal(size=32)
+    std = np.where(x < 50, 0.01, 5.0)  # wide where nothing is observed: far off the axis
+    fig = viz.plot_param_field(learned, true, grid=grid, mask=x < 50, band=std, name="diffusivity")
+    ax = fig.axes[0]
+    (poly,) = [c for c in ax.collections if c.get_label().startswith("95 % band")]
+    verts = poly.get_paths()[0].vertices
+    for xi, li, si in zip(x, learned, std):
+        ys = verts[np.isclose(verts[:, 0], xi), 1]
+        assert ys.min() == pytest.approx(li - 1.96 * si, abs=1e-3 * si) and ys.max() == pytest.approx(li + 1.96 * si, abs=1e-3 * si)
+    held = np.mean(np.abs(learned - true) <= 1.959963985 * std)
+    assert f"95 % band holds the truth in {held:.0%} of cells" in fig.get_suptitle()
+    lo, hi = min(learned.min(), true.min()), max(learned.max(), true.max())
+    assert ax.get_ylim() == pytest.approx((lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo)))  # the lines stay readable
+    with pytest.raises(ValueError, match=r"band of shape \(32,\).*got \(31,\).*Fix"):
+        viz.plot_param_field(learned, true, grid=grid, band=std[:31])
+    with pytest.raises(ValueError, match=r"finite standard deviations >= 0.*Fix"):
+        viz.plot_param_field(learned, true, grid=grid, band=-std)
+    with pytest.raises(ValueError, match=r"1D field only.*\(6, 8\).*Fix"):
+        viz.plot_param_field(rng.random((6, 8)), rng.random((6, 8)), band=np.ones((6, 8)))
+
+
 def test_plot_losses_and_rollout_errors_plot_the_given_values():
     hist = {"synthetic": {"loss": [1.0, 0.5, 0.2]}, "hybrid": {"loss": [1.0, 0.3], "val": [2.0, 1.0]}}
     ax = viz.plot_losses(hist).axes[0]

@@ -27,7 +27,7 @@ Static figures:
 
 * :func:`spacetime` — x-t images of 1D trajectories side by side
 * :func:`plot_param_field` — learned vs true parameter field, observed region marked,
-  relative L2 error in the title
+  relative L2 error in the title; in 1D optionally a 95 % uncertainty band (``band=`` std)
 * :func:`plot_losses` — loss curves of one or several runs, phase boundaries marked
 * :func:`plot_rollout_errors` — error against rollout step, one distinct curve per model (log axis)
 * :func:`plot_cycles` — a hybrid run's per-cycle real-data losses before / after each update,
