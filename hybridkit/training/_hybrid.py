@@ -103,8 +103,10 @@ class HybridTrainer(AbstractCheckpointable):
         self.cycle = 0
         self.warmed_up = False
         self.history = History()
-        # the last data-only fit: {"key": the data, "params": its result, "std": its errors}; a
-        # cycle whose physical model still stands there skips refitting the same data
+        # the last data-only fit: {"key": the data, "params": its result, "std": its errors,
+        # "still": it ended where it started}; a cycle whose physical model stands at such a fit's
+        # result skips refitting the same data (a restarted L-BFGS often goes on improving: each
+        # refit that moves is followed by another)
         self._data_fit: dict | None = None
 
     # ------------------------------------------------------------------ public
@@ -199,14 +201,15 @@ class HybridTrainer(AbstractCheckpointable):
         status, fitted, rejected = [], None, False
         if cfg.target_weighting == "skill":
             init, tgt, weights, n_real = self._physical_problem(views.train_p, 0.0)
-            key = _data_key(views.train_p)
+            key, start = _data_key(views.train_p), _plain(self.physical.params)
             last = self._data_fit
-            if last is not None and last["key"] == key and last["params"] == _plain(self.physical.params):
-                std = last["std"]  # P is where its last fit to these data left it: that fit stands
+            if last is not None and last["key"] == key and last["params"] == start and last.get("still"):
+                std = last["std"]  # a refit of the same data from here ended here last time: it stands
             else:
                 first, std = self._fit_physical(init, tgt, weights, progress)
                 status.append(first)
-                self._data_fit = {"key": key, "params": _plain(self.physical.params), "std": std}
+                end = _plain(self.physical.params)
+                self._data_fit = {"key": key, "params": end, "std": std, "still": end == start}
             fitted = self.physical.params  # the data-only estimate, with its standard errors `std`
         # S's skill can only be judged on windows it did not train on: none held out, no pull
         weight = self._target_weight(held) if views.held_out_p or cfg.target_weighting == "fixed" else 0.0
