@@ -134,6 +134,7 @@ class HybridTrainer(AbstractCheckpointable):
         check_data_matches(real, self.model)  # grid, dt, equation, fields: DataMismatchError naming both
         progress = progress and is_rank_zero()
         views = self._views(real)
+        self._s_loss = None  # the network's loss on these observed windows, once known (see below)
         if not self.warmed_up:
             if self.config.warmup_epochs:
                 loader = self._loader(views.train_s, _seed(self.config.seed, -1))
@@ -173,13 +174,16 @@ class HybridTrainer(AbstractCheckpointable):
                                weight_real=views.train_s.weight_real, seed=seed)
         aug.weight_generated = float(cfg.alpha_synthetic * (aug.counts["real"] / max(aug.counts["generated"], 1)
                                                            if cfg.proportional else 1.0))
-        before, snapshot = self._synthetic_real_loss(views.held_s), copy.deepcopy(self.synthetic.state_dict())
+        # the network is unchanged since the last cycle's synthetic update: its loss then stands
+        before = self._s_loss if self._s_loss is not None else self._synthetic_real_loss(views.held_s)
+        snapshot = copy.deepcopy(self.synthetic.state_dict())
         if cfg.synthetic_epochs:
             self.synthetic.train(self._loader(aug, seed), cfg.synthetic_epochs, progress=progress)
         after = self._synthetic_real_loss(views.held_s)
         reverted = self._worse(before, after)
         if reverted:
             self.synthetic.restore(snapshot)
+        self._s_loss = before if reverted else after
         return SyntheticUpdate(before, after, reverted, aug.counts["real"], aug.counts["generated"],
                                aug.weight_generated)
 
@@ -213,7 +217,10 @@ class HybridTrainer(AbstractCheckpointable):
             fitted = self.physical.params  # the data-only estimate, with its standard errors `std`
         # S's skill can only be judged on windows it did not train on: none held out, no pull
         weight = self._target_weight(held) if views.held_out_p or cfg.target_weighting == "fixed" else 0.0
-        if weight >= MIN_TARGET_WEIGHT * cfg.alpha_physical or cfg.target_weighting == "fixed":
+        # S's targets choose among what the data leave open, which is defined at the data's optimum
+        # only: after a data-only fit that stopped short of it (max_iterations), no pull
+        converged = fitted is None or status[-1:] != ["not_converged"]
+        if (weight >= MIN_TARGET_WEIGHT * cfg.alpha_physical and converged) or cfg.target_weighting == "fixed":
             init, tgt, weights, n_real = self._physical_problem(views.train_p, weight)
             status += [self._fit_physical(init, tgt, weights, progress)[0] for _ in range(cfg.physical_epochs)]
             if fitted is not None and cfg.max_shift_std is not None:
