@@ -403,3 +403,25 @@ def test_plot_param_trajectory_against_the_truth():
         viz.plot_param_trajectory([np.ones(8)], true)
     with pytest.raises(ValueError, match=r"one flag per cycle"):
         viz.plot_param_trajectory(values, 0.5, reverted=[True])
+
+
+def test_plot_spread_draws_mean_and_std_per_case_for_each_model():
+    values = {"physical only": {"full": [1e-6, 3e-6], "half": [0.1, 0.3], "quarter": [0.4, 0.4]},
+              "hybrid": {"full": [1e-6, 3e-6], "half": [0.2, 0.2], "quarter": 0.5}}
+    ax = viz.plot_spread(values, xlabel="observed fraction").axes[0]
+    means = [line for line in ax.get_lines() if line.get_label() in values]
+    assert [line.get_label() for line in means] == ["physical only", "hybrid"]
+    np.testing.assert_allclose(means[0].get_ydata(), [2e-6, 0.2, 0.4])
+    np.testing.assert_allclose(means[1].get_ydata(), [2e-6, 0.2, 0.5])
+    assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["full", "half", "quarter"]
+    # equal means stay apart sideways, and the curves differ in style
+    assert means[0].get_xdata()[0] < means[1].get_xdata()[0]
+    assert means[0].get_linestyle() != means[1].get_linestyle()
+    # the error bars span mean +- std: at "half" of the physical model 0.2 +- 0.1
+    bars = [c for c in ax.collections if len(c.get_segments()) == 3]
+    np.testing.assert_allclose(bars[0].get_segments()[1][:, 1], [0.1, 0.3])
+    assert viz.plot_spread({"a": {"x": [0.0, 1.0]}}).axes[0].get_yscale() == "linear"  # 0 on a log axis: hidden
+    with pytest.raises(ValueError, match=r"cases \['full', 'half', 'quarter'\].*\['full'\].*Fix"):
+        viz.plot_spread({"a": values["hybrid"], "b": {"full": [1.0]}})
+    with pytest.raises(ValueError, match=r"finite value of 'a' at 'x'.*Fix"):
+        viz.plot_spread({"a": {"x": [float("nan")]}})

@@ -30,6 +30,8 @@ Static figures:
   relative L2 error in the title; in 1D optionally a 95 % uncertainty band (``band=`` std)
 * :func:`plot_losses` — loss curves of one or several runs, phase boundaries marked
 * :func:`plot_rollout_errors` — error against rollout step, one distinct curve per model (log axis)
+* :func:`plot_spread` — a metric per case (e.g. observed fraction) over seeds: mean with error
+  bars, one curve per model
 * :func:`plot_cycles` — a hybrid run's per-cycle real-data losses before / after each update,
   reverted updates marked
 * :func:`plot_param_trajectory` — the parameter estimate per cycle against the truth
@@ -44,7 +46,7 @@ Notebook export (needs ``nbconvert``, in the ``notebooks`` extra):
 * :func:`strip_widgets` — drop widget views / state from a notebook, keep their fallbacks
 """
 from ._animate import animate, to_html
-from ._curves import plot_losses, plot_rollout_errors
+from ._curves import plot_losses, plot_rollout_errors, plot_spread
 from ._history import plot_cycles, plot_param_trajectory
 from ._params import plot_param_field
 from ._spacetime import spacetime
@@ -63,6 +65,7 @@ __all__ = [
     "plot_param_field",
     "plot_param_trajectory",
     "plot_rollout_errors",
+    "plot_spread",
     "remote_assets",
     "spacetime",
     "strip_widgets",

@@ -1,4 +1,5 @@
-"""Curves over epochs and rollout steps: loss histories, rollout errors of several models."""
+"""Curves over epochs, rollout steps and cases: loss histories, rollout errors of several models,
+a metric per case over seeds."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -164,3 +165,84 @@ def plot_rollout_errors(errors_by_model, *, dt: float | None = None, log: bool =
     ax.legend(fontsize="small")
     ax.set_title(title if title is not None else f"rollout error against {'step' if dt is None else 'time'}")
     return fig
+
+
+def plot_spread(values_by_model, *, xlabel: str = "case", ylabel: str = "relative L2 error", log: bool = True,
+                title: str | None = None, figsize=None):
+    """A metric per case (e.g. per observed fraction), one curve per model: the mean over repeats
+    (seeds) with error bars of one standard deviation, and each repeat as a faint dot.
+
+    The cases are categories, placed at ``0, 1, 2, ...`` in the order of the first model; each
+    model's points are shifted a little sideways so that equal values stay visible, and curves
+    differ in colour, line style and markers.
+
+    Args:
+        values_by_model: ``model label -> {case label -> values}``, ``values`` a number or a
+            sequence of them (one per seed); every model has the same cases.
+        xlabel, ylabel: what the cases are and what is plotted.
+        log: logarithmic value axis (linear when a value is <= 0, which a log axis hides; the
+            axis label then says so). On the log axis a bar whose mean - std would be <= 0 stops
+            at the smallest repeat.
+        title: default ``"<ylabel> per <xlabel>"``.
+
+    Returns:
+        A matplotlib ``Figure``; the mean curve of model ``k`` is ``axes[0].get_lines()[k]``.
+
+    Raises:
+        ValueError: when nothing is given, the models' cases differ, or a case has no finite value.
+    """
+    table = _spread_table(values_by_model)
+    cases = list(next(iter(table.values())))
+    positive = all(np.all(v > 0) for per in table.values() for v in per.values())
+    log = log and positive
+    fig, (ax,) = new_figure(1, width=6.0, height=3.8, figsize=figsize)
+    x = np.arange(len(cases), dtype=float)
+    shift = 0.06 * (np.arange(len(table)) - (len(table) - 1) / 2)
+    for k, (model, per) in enumerate(table.items()):
+        mean = np.array([per[c].mean() for c in cases])
+        std = np.array([per[c].std() for c in cases])
+        low = np.array([per[c].min() for c in cases])
+        lower = np.where(log & (mean - std <= 0), mean - low, std)
+        style = line_style(k, len(cases))
+        style.setdefault("marker", "o")
+        style.pop("markevery", None)
+        xs = x + shift[k]
+        ax.plot(xs, mean, label=str(model), **style)
+        ax.errorbar(xs, mean, yerr=[lower, std], fmt="none", ecolor=style["color"], elinewidth=1.4, capsize=4)
+        for i, c in enumerate(cases):
+            ax.plot(np.full(per[c].size, xs[i]), per[c], ls="none", marker=".", ms=5, alpha=0.35,
+                    color=style["color"])
+    if log:
+        ax.set_yscale("log")
+    ax.set_xticks(x, [str(c) for c in cases])
+    ax.set_xlim(-0.5, len(cases) - 0.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel if log or not positive else f"{ylabel} (linear axis: values <= 0)")
+    ax.grid(alpha=0.3, which="both" if log else "major")
+    ax.legend(fontsize="small")
+    ax.set_title(title if title is not None else f"{ylabel} per {xlabel}")
+    return fig
+
+
+def _spread_table(values_by_model) -> dict[str, dict[str, np.ndarray]]:
+    if not isinstance(values_by_model, Mapping) or not values_by_model:
+        raise ValueError(f"Expected a dict model label -> {{case -> values}}, got {values_by_model!r:.80}. Fix: e.g. "
+                         "{'physical only': {'full': [0.01, 0.02], 'half': [0.3, 0.2]}}.")
+    table, cases = {}, None
+    for model, per in values_by_model.items():
+        if not isinstance(per, Mapping) or not per:
+            raise ValueError(f"Expected the values of {model!r} as a dict case -> values, got {per!r:.80}. Fix: "
+                             "e.g. {'full': [0.01, 0.02], 'half': [0.3, 0.2]}.")
+        if cases is not None and list(per) != cases:
+            raise ValueError(f"Expected every model to have the cases {cases}, got {list(per)} for {model!r}. "
+                             "Fix: give each model a value for each case, in the same order.")
+        cases = list(per)
+        table[str(model)] = {}
+        for case, values in per.items():
+            v = to_numpy(values, what=f"values of {model!r} at {case!r}").astype(np.float64).ravel()
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                raise ValueError(f"Expected at least one finite value of {model!r} at {case!r}, got {values!r:.80}. "
+                                 "Fix: pass the metric's value for each seed.")
+            table[str(model)][str(case)] = v
+    return table
