@@ -9,11 +9,14 @@
 * :func:`check_experiment` — what can be checked before any work (run by ``run_experiment``)
 * :class:`StaleRunError` — a run directory's checkpoint came from another config or other data
 * :func:`evaluate_run`, :func:`param_error`, :func:`summary_table` — judging on held-out data
+* :func:`run_evidence`, :func:`evidence_records`, :func:`evidence_table` — compare-mode results
+  over several seeds as records and a mean ± std table (``python -m hybridkit evidence``)
 """
 from ._config import (DataSection, EvaluateSection, ExperimentConfig, PhysicalSection, SyntheticSection,
                       apply_overrides, experiment_config, load_config)
 from ._data import ExperimentData, build_physical_model, prepare_data
 from ._evaluate import evaluate_run, param_error
+from ._evidence import evidence_records, evidence_table, run_evidence
 from ._modes import run_experiment
 from ._preflight import check_experiment
 from ._provenance import StaleRunError
@@ -23,5 +26,5 @@ __all__ = [
     "ExperimentConfig", "DataSection", "SyntheticSection", "PhysicalSection", "EvaluateSection",
     "experiment_config", "load_config", "apply_overrides", "ExperimentData", "prepare_data",
     "build_physical_model", "run_experiment", "evaluate_run", "param_error", "summary_table",
-    "check_experiment", "StaleRunError",
+    "check_experiment", "StaleRunError", "run_evidence", "evidence_records", "evidence_table",
 ]
