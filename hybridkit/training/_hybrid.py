@@ -215,7 +215,8 @@ class HybridTrainer(AbstractCheckpointable):
                 end = _plain(self.physical.params)
                 self._data_fit = {"key": key, "params": end, "std": std, "still": end == start}
             fitted = self.physical.params  # the data-only estimate, with its standard errors `std`
-        # S's skill can only be judged on windows it did not train on: none held out, no pull
+        # S's skill is judged against P's misfit on windows P did not fit (the data's noise floor):
+        # none held out, no floor to judge against, no pull
         weight = self._target_weight(held) if views.held_out_p or cfg.target_weighting == "fixed" else 0.0
         # S's targets choose among what the data leave open, which is defined at the data's optimum
         # only: after a data-only fit that stopped short of it (max_iterations), no pull
