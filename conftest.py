@@ -16,3 +16,18 @@ import os
 
 os.environ.setdefault("HYBRIDKIT_FAST", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+import pytest  # noqa: E402  (after the environment defaults above, which torch reads on import)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, whatever OMP_NUM_THREADS says (small problems on a shared
+    machine: a second thread slows them down); the previous count restored after."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from phiml import math
 
 from _reference import burgers_spectral, heat_spectral
@@ -20,15 +19,9 @@ from hybridkit.physics import Burgers, Diffusion, learnable
 from hybridkit.training import FitWarning, InitialGuessWarning, PhysicalTrainer
 
 TWO_PI = 2 * np.pi
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def random_states(rng: np.random.Generator, grid: GridSpec, n: int) -> np.ndarray:

@@ -17,16 +17,9 @@ from hybridkit.physics import (AdvectionDiffusion, Burgers, Diffusion, NavierSto
 
 TWO_PI = 2 * np.pi
 # phiml's jit_compile traces with torch.jit.trace, which torch 2.13 deprecates; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The suite shares 2 cores; these problems are far too small to profit from threads.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

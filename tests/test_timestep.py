@@ -23,15 +23,9 @@ from hybridkit.physics import (AdvectionDiffusion, Burgers, Diffusion, NavierSto
 from hybridkit.physics._burgers import CELL_REYNOLDS_LIMIT
 
 TWO_PI = 2 * np.pi
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def smooth_ic(x: np.ndarray) -> np.ndarray:
