@@ -65,6 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="override a value in every scenario (e.g. for a quick check)")
     ev.set_defaults(run=_evidence)
 
+    bd = sub.add_parser("bound", help="the Cramer-Rao bound of a config's scalar coefficients: the smallest "
+                                      "error any unbiased estimator can have on its data")
+    bd.add_argument("config", type=Path, help="YAML experiment config with noisy data (data.noise > 0)")
+    bd.add_argument("--seeds", type=_seed_list, default=(0, 1, 2, 3, 4), metavar="K,K,...",
+                    help="data seeds (default: 0,1,2,3,4, as the evidence)")
+    bd.add_argument("--initial", choices=("free", "known"), default="free",
+                    help="the initial states unknown and observed with noise (free, default) or exact (known)")
+    bd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value (repeatable)")
+    bd.set_defaults(run=_bound)
+
     nb = sub.add_parser("notebooks", help="execute the notebooks headless and keep them (+ self-contained HTML)")
     nb.add_argument("names", nargs="*", metavar="NAME",
                     help="only these notebooks: a file name or its number, e.g. 03 (default: all)")
@@ -132,6 +143,25 @@ def _evidence(args) -> int:
     if args.table is not None:
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text(table)
+    return 0
+
+
+def _bound(args) -> int:
+    from .experiment import information_bound, load_config
+
+    rows = []
+    for seed in args.seeds:
+        cfg, _ = load_config(args.config, [*args.overrides, f"data.seed={seed}"])
+        for name, b in information_bound(cfg, initial=args.initial).items():
+            rows.append((name, seed, b["relative_std"], b["mean_abs_error"]))
+    print(f"Cramer-Rao bound of {cfg.name}, initial states {args.initial} "
+          "(relative std; smallest expected |relative error| of an unbiased estimator)")
+    print("| coefficient | seed | relative std | expected relative error |\n|---|---|---|---|")
+    for name, seed, rel, mae in rows:
+        print(f"| {name} | {seed} | {rel:.3g} | {mae:.3g} |")
+    for name in dict.fromkeys(r[0] for r in rows):
+        mean = sum(r[3] for r in rows if r[0] == name) / len(args.seeds)
+        print(f"| {name} | mean | | {mean:.3g} |")
     return 0
 
 

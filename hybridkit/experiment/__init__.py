@@ -11,7 +11,10 @@
 * :func:`evaluate_run`, :func:`param_error`, :func:`summary_table` — judging on held-out data
 * :func:`run_evidence`, :func:`evidence_records`, :func:`evidence_table` — compare-mode results
   over several seeds as records and a mean ± std table (``python -m hybridkit evidence``)
+* :func:`information_bound` — the Cramér-Rao bound of a config's scalar coefficients: the smallest
+  error any unbiased estimator can have on its data (``python -m hybridkit bound``)
 """
+from ._bound import information_bound
 from ._config import (DataSection, EvaluateSection, ExperimentConfig, PhysicalSection, SyntheticSection,
                       apply_overrides, experiment_config, load_config)
 from ._data import ExperimentData, build_physical_model, prepare_data
@@ -27,4 +30,5 @@ __all__ = [
     "experiment_config", "load_config", "apply_overrides", "ExperimentData", "prepare_data",
     "build_physical_model", "run_experiment", "evaluate_run", "param_error", "summary_table",
     "check_experiment", "StaleRunError", "run_evidence", "evidence_records", "evidence_table",
+    "information_bound",
 ]
