@@ -235,7 +235,9 @@ def _save(path: Path):
 
 
 def _fits(trainer) -> list[dict]:
-    keep = ("epoch", "status", "iterations", "evaluations", "initial_loss", "final_loss", "message", "loss_history")
+    # std: the fitted numbers' standard errors (Gauss-Newton), noise_std: the noise level they assume
+    keep = ("epoch", "status", "iterations", "evaluations", "initial_loss", "final_loss", "message", "loss_history",
+            "std", "noise_std")
     return [{k: f.to_dict()[k] for k in keep} for f in trainer.history]
 
 
