@@ -74,3 +74,17 @@ def test_a_bound_that_cannot_be_computed_says_why(config, override, pattern):
         information_bound(cfg)
     with pytest.raises(ConfigError, match="Expected initial="):
         information_bound(load_config("configs/evidence_a_noisy_viscosity.yaml")[0], initial="exact")
+
+
+def test_the_evidence_table_states_the_bound_of_a_noisy_scenario():
+    from hybridkit.experiment._evidence import evidence_table, scenario_bound
+
+    cfg, _ = load_config("configs/evidence_a_noisy_viscosity.yaml", ["data.seed=0"])
+    bound = scenario_bound(cfg)
+    assert bound == {"viscosity": pytest.approx(information_bound(cfg)["viscosity"]["mean_abs_error"])}
+    assert scenario_bound(load_config("configs/evidence_b_few_trajectories.yaml")[0]) is None  # noiseless
+    record = {"scenario": "a", "seed": 0, "metric": "viscosity: relative error", "physical": 0.1, "synthetic": None,
+              "hybrid": 0.1, "ratio": 1.0}
+    text = evidence_table([record], bounds={"a": [{"viscosity": 0.05}, {"viscosity": 0.07}]})
+    assert "a, viscosity: the Cramér-Rao bound (initial states unknown) allows a mean relative error of no less " \
+           "than 0.06 for an unbiased estimate (0.05-0.07 over the 2 seeds" in text

@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from .._io import atomic_write
-from ._config import load_config
+from ._bound import information_bound
+from ._config import ConfigError, load_config
 from ._modes import run_experiment
 from ._report import comparison_rows
 
@@ -47,7 +48,7 @@ def run_evidence(out: Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, overrides: 
         configs: scenario files (default :func:`scenario_configs`).
     """
     out = Path(out)
-    records, seconds = [], {}
+    records, seconds, bounds = [], {}, {}
     total = time.perf_counter()
     for path in configs or scenario_configs():
         t0 = time.perf_counter()
@@ -58,10 +59,13 @@ def run_evidence(out: Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, overrides: 
             result = run_experiment(cfg, out / cfg.name / f"seed_{int(seed)}", progress=progress, resume=False,
                                     log=log)
             records += evidence_records(cfg.name, int(seed), result)
+            bound = scenario_bound(cfg)
+            if bound:
+                bounds.setdefault(cfg.name, []).append(bound)
         seconds[cfg.name] = time.perf_counter() - t0
-    doc = {"seeds": [int(s) for s in seeds], "seconds": seconds, "records": records}
+    doc = {"seeds": [int(s) for s in seeds], "seconds": seconds, "records": records, "bounds": bounds}
     atomic_write(out / "evidence.json", json.dumps(doc, indent=1))
-    table = evidence_table(records, seconds)
+    table = evidence_table(records, seconds, bounds)
     table += f"\nAll scenarios, {len(seeds)} seeds each: {time.perf_counter() - total:.0f} s on this machine.\n"
     if write_readme:
         write_table(_ROOT / "README.md", table)
@@ -75,9 +79,22 @@ def evidence_records(scenario: str, seed: int, result: dict) -> list[dict]:
              "ratio": ratio} for name, a, s, h, ratio in comparison_rows(result)]
 
 
-def evidence_table(records: Sequence[dict], seconds: dict | None = None) -> str:
+def scenario_bound(cfg) -> dict | None:
+    """``name -> the smallest expected relative error`` of the scalar coefficients of a noisy
+    scenario (:func:`~hybridkit.experiment.information_bound`, initial states unknown); None for
+    noiseless data or field coefficients only."""
+    if not cfg.data.noise > 0:
+        return None
+    try:
+        return {k: b["mean_abs_error"] for k, b in information_bound(cfg).items()}
+    except ConfigError:
+        return None
+
+
+def evidence_table(records: Sequence[dict], seconds: dict | None = None, bounds: dict | None = None) -> str:
     """The markdown table of :func:`evidence_records` over seeds: ``mean ± std`` per mode and of
-    the paired ratio, and how many seeds the hybrid was better (ratio < 1)."""
+    the paired ratio, and how many seeds the hybrid was better (ratio < 1); under it a line per
+    coefficient with a Cramér-Rao bound (``bounds``: scenario -> one ``name -> error`` per seed)."""
     rows = ["| scenario | metric | physical only | synthetic only | hybrid | hybrid / best single (paired) "
             "| better in |", "|---|---|---|---|---|---|---|"]
     keys = list(dict.fromkeys((r["scenario"], r["metric"]) for r in records))
@@ -87,7 +104,14 @@ def evidence_table(records: Sequence[dict], seconds: dict | None = None) -> str:
         cells = [_spread([r[m] for r in group]) for m in ("physical", "synthetic", "hybrid", "ratio")]
         better = sum(1 for r in group if r["ratio"] < 1)
         rows.append(f"| {label} | {metric} | " + " | ".join(cells) + f" | {better} of {len(group)} |")
-    return "\n".join(rows) + "\n"
+    text = "\n".join(rows) + "\n"
+    for scenario, per_seed in (bounds or {}).items():
+        for name in per_seed[0]:
+            v = np.asarray([b[name] for b in per_seed], dtype=np.float64)
+            text += (f"\n{scenario}, {name}: the Cramér-Rao bound (initial states unknown) allows a mean relative "
+                     f"error of no less than {v.mean():.3g} for an unbiased estimate ({v.min():.3g}-{v.max():.3g} "
+                     f"over the {len(v)} seeds; `python -m hybridkit bound`).\n")
+    return text
 
 
 def _spread(values) -> str:
