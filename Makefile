@@ -1,5 +1,7 @@
 # make demo   the main job: dataset summary, notebooks run headless, evidence table -> results/
-# make test   run the whole test suite (what .ci/run calls)
+# make test   the quick tier of the test suite (~2-3 min on 2 cores; not the tests marked slow)
+# make test-slow  the slow tier (notebooks, subprocesses, browser, torchrun, learning runs; ~12 min)
+# make test-all   both tiers in one run (what .ci/run checks: make test, then make test-slow)
 # make lab    open JupyterLab on notebooks/
 # make evidence  rerun the hybrid vs baselines evidence table (writes it into README.md)
 # make bench  the benchmark suite (not tests): one table of ratios vs plain torch; BENCH_ARGS="--quick"
@@ -15,7 +17,7 @@ PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.hybridkit-installed
 
-.PHONY: demo test lab evidence bench venv clean
+.PHONY: demo test test-slow test-all lab evidence bench venv clean
 
 venv: $(STAMP)
 
@@ -46,6 +48,12 @@ demo: $(STAMP)
 	@echo "results: results/notebooks/*.ipynb|html, results/evidence.md; open them with: make lab"
 
 test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 BENCH_ARGS ?=

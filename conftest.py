@@ -11,6 +11,10 @@ Jupyter kernel that nbval starts inherits this process's environment, so
 
 Both are defaults: ``HYBRIDKIT_FAST=0 OMP_NUM_THREADS=2 pytest notebooks`` checks the full-size
 runs instead.
+
+Two tiers: tests marked ``slow`` (the notebooks, marked here, and each test that took more than
+about 2.5 s on 2 cores: subprocesses, the browser, torchrun, learning and fitting runs) are left
+out of ``make test`` (the quick check while working) and run by ``make test-slow``; CI runs both.
 """
 import os
 
@@ -19,6 +23,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 import pytest  # noqa: E402  (after the environment defaults above, which torch reads on import)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every notebook cell is in the slow tier (a notebook runs as a whole: tens of seconds)."""
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

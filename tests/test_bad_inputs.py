@@ -845,6 +845,7 @@ _FULL_DISK = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("how", ["generate", "generate unchecked", "write unchecked"])
+@pytest.mark.slow
 def test_disk_full_is_a_clear_error_with_nothing_left_and_no_crash(tmp_path, how):
     """RLIMIT_FSIZE stands for a full disk (no root, no real disk needed). On main: a raw h5py
     RuntimeError, then a segmentation fault at exit (exit code -11)."""
@@ -870,6 +871,7 @@ def test_disk_space_message_names_free_space_and_hybridkit_data(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_space_estimate_is_an_upper_bound_and_reserving_changes_no_byte(tmp_path, monkeypatch):
     from hybridkit.data import _generate
     from hybridkit.physics import Diffusion, NavierStokes2D
@@ -1017,6 +1019,7 @@ def test_bad_input_runner(ctx, call, error, pattern):
     assert re.search(pattern, str(info.value)), str(info.value)
 
 
+@pytest.mark.slow
 def test_the_stale_result_of_the_issue_is_refused(tmp_path, monkeypatch):
     """The issue's example: a run, then the same with another true viscosity into the same
     directory. On main it resumed and reported the old fit (fitted 0.5 for a true 1.0)."""

@@ -470,6 +470,7 @@ class _Browser:
         return False
 
 
+@pytest.mark.slow
 def test_player_renders_and_slider_changes_plot_in_jupyterlab(chromium, lab):
     started = time.monotonic()
     _write_notebook(lab.root / "player.ipynb")
@@ -516,6 +517,7 @@ def _copy_for_lab(name: str, root: Path) -> tuple[str, int, int]:
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_CASES))
+@pytest.mark.slow
 def test_stored_notebook_runs_in_jupyterlab_and_its_players_move(chromium, lab, name):
     started = time.monotonic()
     file, num_cells, players = _copy_for_lab(name, lab.root)
@@ -554,6 +556,7 @@ u = np.sin(2 * np.pi * (x[None] - 0.05 * np.arange(12)[:, None]))
 field_player({"truth": u, "model": 0.9 * u}, grid=grid, dt=0.1, error_of="truth")"""
 
 
+@pytest.mark.slow
 def test_exported_html_renders_formulas_and_animation_offline(chromium, tmp_path):
     import nbformat
     from playwright.sync_api import sync_playwright

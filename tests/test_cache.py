@@ -90,6 +90,7 @@ def _put_many(root, seed):
         cache.put(cache_key(shared=True), _writer(np.full(5000, float(seed))))
 
 
+@pytest.mark.slow
 def test_two_processes_writing_the_same_key_leave_a_valid_file(tmp_path):
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_put_many, args=(str(tmp_path), s)) for s in (1, 2)]

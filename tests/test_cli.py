@@ -148,6 +148,7 @@ def test_a_bad_config_file_is_one_line_and_exit_2(env, capsys, name, content, pa
     assert code == 2 and re.search(pattern, _one_error_line(err))
 
 
+@pytest.mark.slow
 def test_errors_found_mid_run_are_one_line_too(env, capsys, monkeypatch):
     """A damaged checkpoint, a stale run directory, a full disk: exit 2, the fix named."""
     run = env / "run"
@@ -218,6 +219,7 @@ def test_fold_warnings_shows_the_first_and_counts_the_rest():
                                             r"test_cli\.py:\d+\); the first is shown above", shown[2])
 
 
+@pytest.mark.slow
 def test_run_on_a_terminal_shows_progress_and_folds_one_fit_warning_per_cycle(env):
     """Through a pseudo-terminal of 120 columns: a bar over the cycles ending at 3/3, and the fits
     that run out of iterations (one FitWarning per cycle) shown once, then counted."""

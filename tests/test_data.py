@@ -363,6 +363,7 @@ def test_ensure_dataset_reuses_and_regenerates(tmp_path):
         ensure_dataset({"name": "old", "resolution": [16], "domain_size": [50]}, directory=tmp_path)
 
 
+@pytest.mark.slow
 def test_demo_command(tmp_path):
     env = {**os.environ, "HYBRIDKIT_DATA": str(tmp_path)}
     run = [sys.executable, "-m", "hybridkit", "demo"]

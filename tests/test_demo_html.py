@@ -55,6 +55,7 @@ def test_there_are_notebooks_with_players():
     assert sum(_players(nbformat.read(p, as_version=4)) for p in NOTEBOOKS) >= 5
 
 
+@pytest.mark.slow
 def test_the_demo_command_converts_every_notebook_cleanly(demo_html):
     status, out = demo_html
     assert status == 0, "python -m hybridkit notebooks reported remote assets or unconverted formulas"

@@ -54,6 +54,7 @@ def _assert_same_weights(a: dict, b: dict, rtol: float = RTOL):
     assert err <= rtol, f"weights differ by {err:.2e} (relative L2), tolerance {rtol:.0e}"
 
 
+@pytest.mark.slow
 def test_two_ranks_train_like_one_process_with_the_global_batch(data, tmp_path):
     ranks = _torchrun("synthetic", data, tmp_path / "out")
     assert [int(r["world_size"]) for r in ranks] == [2, 2]
@@ -68,6 +69,7 @@ def test_two_ranks_train_like_one_process_with_the_global_batch(data, tmp_path):
     assert single["loss"][-1] < single["loss"][0]  # it did train
 
 
+@pytest.mark.slow
 def test_hybrid_cycle_on_two_ranks_matches_one_rank(data, tmp_path):
     ranks = _torchrun("hybrid", data, tmp_path / "out")
     # the physical fit ran on rank 0 and was broadcast: bit-identical estimates
@@ -125,6 +127,7 @@ evaluate: {steps: 5}
 """
 
 
+@pytest.mark.slow
 def test_experiment_runner_under_torchrun(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY)

@@ -80,6 +80,7 @@ def test_field_coefficients_are_safe_expressions():
 
 
 @pytest.mark.parametrize("mode", ["physical", "synthetic", "hybrid"])
+@pytest.mark.slow
 def test_each_mode_runs_from_the_command_line(tmp_path, mode):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
@@ -94,6 +95,7 @@ def test_each_mode_runs_from_the_command_line(tmp_path, mode):
     assert (out / "rollout_errors.png").exists()
 
 
+@pytest.mark.slow
 def test_bad_config_on_the_command_line_is_a_clear_error(tmp_path):
     cfg = tmp_path / "typo.yaml"
     cfg.write_text(yaml.safe_dump({**TINY, "hybrid": {"warmup_epoch": 3}}))
@@ -103,6 +105,7 @@ def test_bad_config_on_the_command_line_is_a_clear_error(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump({**TINY, "mode": "hybrid"}))

@@ -50,6 +50,7 @@ def spectral_burgers(nu: float, seed: int, frames: int = 8, cells: int = 64):
 # 0.5 (128 cells: 0.15-0.64 % at nu 0.05-0.5); what is left is the central scheme's spatial error.
 @pytest.mark.parametrize("nu, seed", [(0.1, 11), (0.3, 12)])
 @pytest.mark.parametrize("factor", [0.1, 10.0])
+@pytest.mark.slow
 def test_viscosity_from_spectral_data_far_apart_and_a_start_ten_times_off(nu, seed, factor):
     model, initial, targets = spectral_burgers(nu, seed)
     assert model.substeps == "auto" and model.substeps_for({"velocity": initial["velocity"]}) >= 5
@@ -63,6 +64,7 @@ def test_viscosity_from_spectral_data_far_apart_and_a_start_ten_times_off(nu, se
     assert result.bounds["viscosity"][1] > 10 * nu  # more substeps, not a lowered bound
 
 
+@pytest.mark.slow
 def test_diffusivity_from_the_exact_heat_solution_far_apart():
     grid = GridSpec((48,), (TWO_PI,))
     t0 = random_states(np.random.default_rng(7), grid, 2)
@@ -88,6 +90,7 @@ def test_a_user_set_substeps_still_wins_and_keeps_its_stability_limit():
     assert abs(trainer.params["viscosity"] / 0.3 - 1) < 0.02
 
 
+@pytest.mark.slow
 def test_a_start_outside_the_usable_range_is_moved_inside_with_both_values():
     """With max_substeps=6 the fit can integrate nu up to ~0.36 at this dt: a start of 3 is moved below it
     (and a start on a bound, where the sigmoid has no gradient, just inside), and the fit still recovers."""
@@ -104,6 +107,7 @@ def test_a_start_outside_the_usable_range_is_moved_inside_with_both_values():
     assert result.iterations > 1 and abs(on_bound.params["viscosity"] / 0.3 - 1) < 0.02
 
 
+@pytest.mark.slow
 def test_no_fit_stalls_on_a_bound_with_a_zero_gradient():
     """The old failure: a start 10x too large was clamped onto the (lowered) upper bound, where the
     sigmoid's gradient vanishes: "not_converged after 0 iterations". Now it moves."""
@@ -130,6 +134,7 @@ def test_under_resolved_fitted_value_warns():
     assert "under-resolved at the fitted coefficients" in result.message
 
 
+@pytest.mark.slow
 def test_fitting_fresh_jitted_models_does_not_grow_memory():
     """20 fresh models fitted one after another: RSS grows < 50 MB in total (a compiled misfit per
     model grew it by ~28 MB per model, 290-570 MB for 20)."""

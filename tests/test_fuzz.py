@@ -90,6 +90,7 @@ dataset_args = faulty(
 
 @FUZZ
 @given(args=dataset_args)
+@pytest.mark.slow
 def test_dataset_arguments(dataset, args):
     dm = DataManager(dataset)
     try:
@@ -121,6 +122,7 @@ def test_dataset_arguments(dataset, args):
           "params": st.fixed_dictionaries({"viscosity": st.floats(-1, 5) | plain
                                            | st.lists(st.floats(-1, 5) | st.just(float("nan")), max_size=4)})
           | st.dictionaries(st.text(max_size=4), plain, max_size=2)}))
+@pytest.mark.slow
 def test_generate_dataset_arguments(tmp_path_factory, args):
     model = Burgers(GridSpec((N,), (10.0,)), dt=0.05, jit=False)
     path = tmp_path_factory.getbasetemp() / "gen.h5"

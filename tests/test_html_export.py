@@ -42,6 +42,7 @@ def _notebook(path):
     return path
 
 
+@pytest.mark.slow
 def test_exported_notebook_is_self_contained_with_mathml_and_the_animation(tmp_path):
     source = _notebook(tmp_path / "player.ipynb")
     done = viz.export_notebook(source, tmp_path / "out", timeout=120)

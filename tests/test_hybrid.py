@@ -116,6 +116,7 @@ def test_generated_trajectory_shorter_than_window_is_an_error(real):
         hybrid.train(data, 1, progress=False)
 
 
+@pytest.mark.slow
 def test_hybrid_network_beats_synthetic_only_with_two_trajectories(tmp_path, monkeypatch):
     """Scenario (b) at small size: with two observed trajectories the physical model recovers the
     viscosity, and its rollouts from fresh initial states make the network generalise better."""
@@ -143,6 +144,7 @@ def test_hybrid_network_beats_synthetic_only_with_two_trajectories(tmp_path, mon
 @pytest.mark.parametrize("network", [{"model": "UNet", "model_params": {"features": 8, "levels": 1}},
                                      {"model": "NeuralField", "model_params": {"width": 32, "features": 16}}],
                          ids=["stepper", "neural field"])
+@pytest.mark.slow
 def test_cooperation_does_no_harm_to_a_field_observed_on_half_the_domain(tmp_path, monkeypatch, network):
     """A (c)-type case at small size: a diffusivity field, data on the left half only. The network
     cannot know the unobserved half; the hybrid's field must not be worse than the physics-only fit
@@ -168,6 +170,7 @@ def test_cooperation_does_no_harm_to_a_field_observed_on_half_the_domain(tmp_pat
         "diffusivity"]
 
 
+@pytest.mark.slow
 def test_a_parametric_coefficient_goes_through_every_stage_of_a_cycle(tmp_path, monkeypatch):
     """Two Gaussian bumps (7 numbers) as the learnable, written as plain data in the config: the
     physical model's generated trajectories use the field its numbers make (they were once given

@@ -46,6 +46,7 @@ def test_noise_in_the_initial_states_no_longer_biases_the_viscosity(seed):
     assert joint.initial_state_loss > 0
 
 
+@pytest.mark.slow
 def test_unobserved_cells_of_an_initial_state_are_left_to_the_dynamics():
     """Half the domain observed; the initial states' unobserved half is garbage (zeros). The plain fit
     rolls the garbage into the observed half; the joint fit frees those cells (they have no misfit term)."""

@@ -153,6 +153,7 @@ def config(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_synthetic_run_killed_anywhere_resumes_to_the_same_result(tmp_path, config):
     """Killed while writing the data, in the middle of epoch 3, and halfway through writing the
     checkpoint of epoch 5; each rerun resumes after the last completed epoch (at most one lost)
@@ -201,6 +202,7 @@ def test_synthetic_run_killed_anywhere_resumes_to_the_same_result(tmp_path, conf
     assert ref_files == sorted(p.read_bytes() for p in (data / "cache").glob("*.h5"))
 
 
+@pytest.mark.slow
 def test_hybrid_run_killed_while_saving_a_cycle_resumes_to_the_same_result(tmp_path, config):
     """Killed halfway through writing the checkpoint after cycle 2: the one of cycle 1 stands; the
     rerun resumes after cycle 1 and ends where an uninterrupted run ends."""
@@ -239,6 +241,7 @@ except FileExistsError as e:
 """
 
 
+@pytest.mark.slow
 def test_two_processes_writing_the_same_dataset(tmp_path):
     """Both write the same path at the same moment: with overwrite both finish and the file is
     complete and valid; without overwrite exactly one creates it and the other is refused."""

@@ -220,6 +220,7 @@ def test_a_parametric_learnable_optimises_numbers_and_gives_the_model_a_field():
         == (35.0, 45.0)
 
 
+@pytest.mark.slow
 def test_a_two_bump_diffusion_rolls_out_and_its_misfit_has_the_right_gradient():
     """What the physical trainer does with theta: field -> fixed-substep steps -> misfit -> gradient."""
     bumps = GaussianBumps(2)

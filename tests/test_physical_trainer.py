@@ -208,6 +208,7 @@ def diffusion_data():
     return model, true, {"temperature": traj.time[0]}, {"temperature": traj.time[1:]}
 
 
+@pytest.mark.slow
 def test_field_diffusivity_recovered_from_full_observations(diffusion_data):
     model, true, initial, targets = diffusion_data
     trainer = PhysicalTrainer({"num_predict_steps": 20, "max_iterations": 500}, model,
@@ -219,6 +220,7 @@ def test_field_diffusivity_recovered_from_full_observations(diffusion_data):
     assert err < 1e-2
 
 
+@pytest.mark.slow
 def test_field_diffusivity_half_domain_is_reported(diffusion_data):
     """Half the domain observed: the observed half is recovered, the other half is not (reported)."""
     model, true, initial, targets = diffusion_data

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hybridkit.data import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,7 @@ def _h5_files(*folders: Path) -> set[Path]:
     return {p for folder in folders if folder.exists() for p in folder.rglob("*.h5")}
 
 
+@pytest.mark.slow
 def test_readme_first_look_reruns_and_prints_what_it_claims(tmp_path):
     script = tmp_path / "first_look.py"
     script.write_text(_first_look())

@@ -87,6 +87,7 @@ PROCEEDS = [("name", "renamed"), ("description", "another line"), ("cycles", 2),
 
 
 @pytest.mark.parametrize("key, value, pattern", REFUSED, ids=[f"{k}={v}" for k, v, _ in REFUSED])
+@pytest.mark.slow
 def test_a_rerun_with_a_change_that_changes_results_is_refused(data_env, tmp_path, key, value, pattern):
     run = tmp_path / "run"
     shutil.copytree(data_env["run"], run)
@@ -98,6 +99,7 @@ def test_a_rerun_with_a_change_that_changes_results_is_refused(data_env, tmp_pat
 
 
 @pytest.mark.parametrize("key, value", PROCEEDS, ids=[f"{k}={v}" for k, v in PROCEEDS])
+@pytest.mark.slow
 def test_a_rerun_that_proceeds_gives_the_results_of_a_run_from_scratch(data_env, tmp_path, key, value):
     run = tmp_path / "run"
     shutil.copytree(data_env["run"], run)
@@ -108,6 +110,7 @@ def test_a_rerun_that_proceeds_gives_the_results_of_a_run_from_scratch(data_env,
     assert _results(resumed) == _results(scratch)
 
 
+@pytest.mark.slow
 def test_fresh_after_a_refusal_starts_over_says_so_and_equals_a_run_from_scratch(data_env, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(data_env["run"], run)
@@ -163,6 +166,7 @@ def test_a_failed_run_leaves_no_config_no_record_and_no_directory(data_env, tmp_
     assert (run / "checkpoint.pt").exists() and (run / "checkpoint.json").exists()  # the hybrid run's, untouched
 
 
+@pytest.mark.slow
 def test_a_run_directory_holds_the_figures_and_summary_md_links_them(data_env, tmp_path, monkeypatch):
     """A comparison: every figure is there, is a PNG, and is embedded in summary.md; the rollout
     errors have one labelled curve per model and run on a log axis."""

@@ -41,6 +41,7 @@ def config(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_synthetic_trainer_block_as_written(config):
     from torch.utils.data import DataLoader
 

@@ -202,6 +202,7 @@ def _drive(proc: subprocess.Popen, run: Path, sig=signal.SIGINT) -> tuple[list[t
     return results, saved
 
 
+@pytest.mark.slow
 def test_the_physical_fit_stops_at_once_wherever_sigint_lands(tmp_path):
     """Five interrupts of one run, each resumed by the next: before the optimiser starts, inside its
     loss, inside phiml's gradient, at a barrier with SciPy's thread, and between two fits. Each
@@ -227,6 +228,7 @@ def test_the_physical_fit_stops_at_once_wherever_sigint_lands(tmp_path):
     assert state["epoch"] == 3 and len(state["history"]) == 3
 
 
+@pytest.mark.slow
 def test_sigterm_during_synthetic_training_exits_143_and_keeps_the_last_epoch(tmp_path):
     run = tmp_path / "run"
     proc = _spawn({**NETWORK, "mode": "synthetic"}, tmp_path, ["epoch:3"], run)
@@ -244,6 +246,7 @@ def test_sigterm_during_synthetic_training_exits_143_and_keeps_the_last_epoch(tm
     assert (run / "checkpoint.json").exists() and not (run / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_sigint_during_a_hybrid_cycle_keeps_the_cycle_before_and_the_rerun_resumes(tmp_path):
     """Interrupted inside the physical fit of cycle 2: exit 130, the checkpoint after cycle 1 stands;
     the same command then resumes after cycle 1 and finishes."""

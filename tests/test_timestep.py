@@ -238,6 +238,7 @@ def test_rollout_chooses_the_substeps_again_as_the_state_changes():
     assert used == expected and used[0] > used[-1], (used, peaks)
 
 
+@pytest.mark.slow
 def test_forced_navier_stokes_stays_stable_as_it_spins_up():
     """From near rest the Kolmogorov forcing drives max|u| from 0.05 up to ~2: one substep per frame
     blows up, the automatic choice (which bounds the speed by the laminar amplitude) does not."""
@@ -319,6 +320,7 @@ def test_inside_a_trace_auto_substeps_are_fixed_and_say_so():
     assert float(math.max(abs(out - eager["velocity"]), out.shape)) < 1e-6
 
 
+@pytest.mark.slow
 def test_fresh_jitted_models_do_not_grow_memory():
     """20 fresh models stepped and rolled out: RSS grows < 50 MB (it grew ~120 MB when every model
     compiled its own step, torch keeping each trace)."""

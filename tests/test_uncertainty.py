@@ -20,6 +20,7 @@ torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
 
 
+@pytest.mark.slow
 def test_95_percent_intervals_of_a_viscosity_cover_the_truth_over_20_noise_draws():
     """Measured: 18 / 20 (z-scores' std 0.98) on these data; 40 / 40 on another initial state."""
     grid = GridSpec((32,), (50.0,))
@@ -66,6 +67,7 @@ def bumps_data():
     return model, bumps.evaluate_numpy(true, grid), traj, guess
 
 
+@pytest.mark.slow
 def test_two_gaussian_bumps_from_full_observations(bumps_data):
     model, field, traj, guess = bumps_data
     trainer = PhysicalTrainer({"num_predict_steps": 10, "max_iterations": 300}, model, [guess])
@@ -76,6 +78,7 @@ def test_two_gaussian_bumps_from_full_observations(bumps_data):
     assert result.params["diffusivity"].shape == (7,) and result.covariance.shape == (7, 7)
 
 
+@pytest.mark.slow
 def test_two_gaussian_bumps_from_a_quarter_of_the_domain_come_with_their_uncertainty(bumps_data):
     """Only x in [0, 25) observed (1 % noise): the bump at 30 is recovered, the one at 70 cannot be
     (heat diffuses ~3 units in 10 steps): the fit says so and its band is wide there."""
@@ -99,6 +102,7 @@ def test_two_gaussian_bumps_from_a_quarter_of_the_domain_come_with_their_uncerta
     assert np.abs(fitted - field)[near].max() < 0.1
 
 
+@pytest.mark.slow
 def test_a_free_field_half_observed_names_the_cells_the_data_do_not_constrain():
     grid = GridSpec((32,), (100.0,))
     x = grid.coordinates()[0]
