@@ -48,7 +48,8 @@ def information_bound(cfg: ExperimentConfig, *, initial: str = "free") -> dict:
     Returns:
         ``name -> {"value", "std", "relative_std", "mean_abs_error"}``: the true value, the bound's
         standard deviation, the same relative to the value, and ``sqrt(2/pi)`` of the latter (the
-        smallest mean relative error an unbiased estimator with Gaussian errors can have).
+        smallest mean relative error an unbiased estimator with Gaussian errors can have); inf for a
+        coefficient the data do not depend on.
 
     Raises:
         ConfigError: no noise (the bound is zero), no scalar coefficient, or ``initial`` unknown.
@@ -75,7 +76,10 @@ def information_bound(cfg: ExperimentConfig, *, initial: str = "free") -> dict:
         for s in range(next(iter(clean.values())).shape[0]):
             info += _trajectory_information(model, {k: v[s] for k, v in clean.items()}, truth, sigma, mask,
                                             free=initial == "free")
-    cov = np.linalg.inv(info)
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:  # a coefficient the data do not depend on at all (e.g. constant states)
+        cov = np.full_like(info, np.inf)
     out = {}
     for i, k in enumerate(scalars):
         std = float(np.sqrt(cov[i, i]))
@@ -108,7 +112,7 @@ def _trajectory_information(model, u: dict, truth: dict, sigma: dict, mask, *, f
     j_theta = np.stack(cols, axis=1)  # (observed numbers of frames 1..T, scalars)
     if not free:
         return j_theta.T @ j_theta
-    j_state, observe = _state_sensitivities(u0, rollout, sigma, mask)
+    j_state, observe = _state_sensitivities(u0, lambda states: rollout(states, truth), sigma, mask)
     # every observed frame-0 number adds a row: d(u0 - y0)/d(u0) = 1 / sigma, d/d(theta) = 0
     a = np.vstack([j_state, observe])
     j = np.vstack([j_theta, np.zeros((observe.shape[0], j_theta.shape[1]))])
@@ -129,8 +133,8 @@ def _state_sensitivities(u0: dict, rollout, sigma: dict, mask):
         h = STEP * sigma[k]
         eye = np.eye(size).reshape(size, *u0[k].shape) * h
         base = {n: np.broadcast_to(v, (size, *v.shape)).copy() for n, v in u0.items()}
-        up = rollout({**base, k: base[k] + eye}, {})
-        down = rollout({**base, k: base[k] - eye}, {})
+        up = rollout({**base, k: base[k] + eye})
+        down = rollout({**base, k: base[k] - eye})
         cols.append(((up - down) / (2 * h)).T)  # (observed numbers, size)
         observe.append(_observed(np.eye(size).reshape(size, *u0[k].shape), mask, time=False).T / sigma[k])
     # the observation rows: one block per field, on that field's columns
