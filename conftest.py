@@ -1,7 +1,7 @@
 """Repository-wide pytest set-up: the notebooks under nbval run in their fast mode.
 
-``make test`` collects ``notebooks/*.ipynb`` too (``--nbval-lax``, see pyproject.toml). The
-Jupyter kernel that nbval starts inherits this process's environment, so
+The suite collects ``notebooks/*.ipynb`` too (``--nbval-lax``, see pyproject.toml; in the slow
+tier, ``make test-slow``). The Jupyter kernel that nbval starts inherits this process's environment, so
 
 * ``HYBRIDKIT_FAST=1`` makes each notebook's constants cell pick its small sizes (few
   simulations, few epochs);

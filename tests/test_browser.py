@@ -7,7 +7,7 @@ Run menu, the widget must render (play button, slider, image; no "Error displayi
 "Loading widget..." left), and dragging the slider with the mouse must change the picture. A
 screenshot is kept in ``tests/artifacts/`` (git-ignored) and its path printed.
 
-Set-up done by the session fixture, so that ``make test`` needs nothing else:
+Set-up done by the session fixture, so that ``make test-slow`` needs nothing else:
 
 * Chromium: Debian's ``chromium`` at ``/usr/bin/chromium`` (or ``$HYBRIDKIT_CHROMIUM``). When it is
   missing it is installed with ``apt-get install -y --no-install-recommends chromium``; that needs
